@@ -1,0 +1,137 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/scilifelab/restaurants/internal/admin"
+	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/metrics"
+	"github.com/scilifelab/restaurants/internal/relay"
+	"github.com/scilifelab/restaurants/internal/upstream"
+)
+
+// App is the relay with its admin listener, ready to serve.
+type App struct {
+	cfg       Config
+	log       *slog.Logger
+	relay     *relay.Relay
+	readiness admin.Readiness
+	main      *http.Server
+	admin     *http.Server
+}
+
+// New builds the relay from cfg. Cancelling ctx stops its background work.
+func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*App, error) {
+	base, err := upstream.ParseBase(cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	client, err := upstream.New(upstream.Config{
+		Base:        base,
+		Timeout:     cfg.UpstreamTimeout,
+		MaxBody:     int64(cfg.MaxBody),
+		MaxInflight: cfg.UpstreamMaxInflight,
+		UserAgent:   "restaurants/" + version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: log}
+	m := metrics.New(version, metrics.Sources{
+		CacheEntries:     func() int { return a.relay.Cache().Len() },
+		CacheBytes:       func() int { return a.relay.Cache().Bytes() },
+		UpstreamInflight: client.Inflight,
+	})
+	a.relay, err = relay.New(ctx, relay.Config{
+		Client: client,
+		Cache: cache.Config{
+			Policy: cache.Policy{
+				TTL:                  cfg.CacheTTL,
+				NegativeTTL:          cfg.NegativeTTL,
+				StaleWhileRevalidate: cfg.StaleWhileRevalidate,
+				StaleIfError:         cfg.StaleIfError,
+			},
+			MaxMB:         cfg.CacheMaxMB,
+			MaxEntryBytes: int(cfg.MaxBody),
+		},
+		Metrics: m,
+		Logger:  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	a.main = &http.Server{
+		Handler:           relay.NewRouter(a.relay),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      cfg.UpstreamTimeout + 5*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          errLog,
+	}
+	a.admin = &http.Server{
+		Handler:           admin.NewHandler(admin.Config{Readiness: &a.readiness, Gatherer: m.Registry, Pprof: cfg.Pprof}),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          errLog,
+	}
+	return a, nil
+}
+
+// Serve serves the relay on ln and the admin handler on adminLn until ctx
+// is cancelled. Then readiness turns false while the relay keeps serving
+// for the drain delay, so that load balancers stop sending traffic, and the
+// servers shut down, letting in-flight requests finish within the shutdown
+// timeout. It returns nil after a clean shutdown.
+func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	defer a.relay.Close()
+	errs := make(chan error, 2)
+	go func() { errs <- serve(a.main, ln, "relay") }()
+	go func() { errs <- serve(a.admin, adminLn, "admin") }()
+	a.readiness.Set(true)
+	a.log.Info("serving", "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "upstream", a.cfg.Upstream,
+		"cache_ttl", a.cfg.CacheTTL)
+
+	select {
+	case err := <-errs:
+		a.readiness.Set(false)
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+		defer cancel()
+		_ = a.main.Shutdown(shutdownCtx)
+		_ = a.admin.Shutdown(shutdownCtx)
+		return err
+	case <-ctx.Done():
+	}
+
+	a.readiness.Set(false)
+	a.log.Info("draining: not ready, still serving", "drain_delay", a.cfg.DrainDelay)
+	time.Sleep(a.cfg.DrainDelay)
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout)
+	err := a.main.Shutdown(shutdownCtx)
+	if aerr := a.admin.Shutdown(shutdownCtx); err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}
+
+func serve(s *http.Server, ln net.Listener, name string) error {
+	if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s listener: %w", name, err)
+	}
+	return nil
+}

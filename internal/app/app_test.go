@@ -1,0 +1,157 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestGracefulShutdownDrainsAndFinishesInFlightRequests(t *testing.T) {
+	slowStarted := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/slow" {
+			close(slowStarted)
+			time.Sleep(700 * time.Millisecond)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"path":"`+r.URL.Path+`"}`)
+	}))
+	defer up.Close()
+
+	cfg, err := ParseFlags([]string{"--upstream", up.URL + "/api/", "--drain-delay", "400ms", "--shutdown-timeout", "5s"},
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, err := New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, adminLn := listen(t), listen(t)
+	relayURL, adminURL := "http://"+ln.Addr().String(), "http://"+adminLn.Addr().String()
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln, adminLn) }()
+
+	if code, _ := get(t, adminURL+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d before shutdown, want 200", code)
+	}
+	if code, _ := get(t, adminURL+"/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d, want 200", code)
+	}
+
+	type result struct {
+		code int
+		body string
+	}
+	inFlight := make(chan result, 1)
+	go func() {
+		code, body := get(t, relayURL+"/slow")
+		inFlight <- result{code, body}
+	}()
+	<-slowStarted
+	start := time.Now()
+	cancel() // as SIGTERM does
+
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		code, _ := get(t, adminURL+"/readyz")
+		if code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never turned 503 while draining")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if code, body := get(t, relayURL+"/fast"); code != 200 || body != `{"path":"/api/fast"}` {
+		t.Fatalf("during the drain delay: %d %q, want the relay still serving", code, body)
+	}
+
+	r := <-inFlight
+	if r.code != 200 || r.body != `{"path":"/api/slow"}` {
+		t.Fatalf("in-flight request: %d %q, want it finished", r.code, r.body)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve = %v, want nil after a clean shutdown", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after the shutdown")
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("shut down after %v, before the drain delay", d)
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Fatal("the relay still accepts connections after Serve returned")
+	}
+}
+
+func TestMetricsAreServed(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer up.Close()
+	cfg, err := ParseFlags([]string{"--upstream", up.URL + "/api/", "--drain-delay", "0s", "--pprof"},
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, adminLn := listen(t), listen(t)
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln, adminLn) }()
+	defer func() { cancel(); <-served }()
+
+	get(t, "http://"+ln.Addr().String()+"/restaurant")
+	code, body := get(t, "http://"+adminLn.Addr().String()+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		`restaurants_requests_total{cache="miss",code="200"} 1`,
+		`restaurants_upstream_requests_total{outcome="ok"} 1`,
+		`restaurants_cache_entries 1`,
+		`restaurants_build_info{goversion=`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, _ := get(t, "http://"+adminLn.Addr().String()+"/debug/pprof/"); code != 200 {
+		t.Fatalf("/debug/pprof/ = %d with --pprof", code)
+	}
+}

@@ -1,0 +1,181 @@
+// Package app wires the relay together: its settings, its two listeners and
+// its lifecycle from start to a graceful, drained shutdown.
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scilifelab/restaurants/internal/envflag"
+	"github.com/scilifelab/restaurants/internal/upstream"
+)
+
+// DefaultUpstream is the public lunch-menu API.
+const DefaultUpstream = "https://menu.dckube.scilifelab.se/api/"
+
+// EnvPrefix starts the environment variable beside each flag.
+const EnvPrefix = "RESTAURANTS"
+
+// Config holds every setting of the relay.
+type Config struct {
+	Listen               string
+	AdminListen          string
+	Upstream             string
+	CacheTTL             time.Duration
+	NegativeTTL          time.Duration
+	StaleWhileRevalidate time.Duration
+	StaleIfError         time.Duration
+	CacheMaxMB           int
+	UpstreamTimeout      time.Duration
+	UpstreamMaxInflight  int
+	MaxBody              ByteSize
+	DrainDelay           time.Duration
+	ShutdownTimeout      time.Duration
+	LogLevel             string
+	LogFormat            string
+	Pprof                bool
+	Version              bool
+}
+
+// ErrHelp is returned by ParseFlags when -help was asked for.
+var ErrHelp = flag.ErrHelp
+
+// ParseFlags reads the settings from args and, for flags not given there,
+// from the environment through lookup. Usage and errors go to out.
+func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer) (Config, error) {
+	c := Config{MaxBody: 1 << 20}
+	fs := flag.NewFlagSet("restaurants", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.Listen, "listen", ":8000", "address of the relay's listener")
+	fs.StringVar(&c.AdminListen, "admin-listen", ":9090", "address of the admin listener (health, readiness, metrics, pprof)")
+	fs.StringVar(&c.Upstream, "upstream", DefaultUpstream, "base URL of the lunch-menu API")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", 10*time.Second, "how long a 200 answer stays fresh")
+	fs.DurationVar(&c.NegativeTTL, "negative-ttl", 5*time.Second, "how long a 404 (or other client error) stays cached; 0 disables")
+	fs.DurationVar(&c.StaleWhileRevalidate, "stale-while-revalidate", 30*time.Second, "how long after expiry an answer is served at once while one refresh runs")
+	fs.DurationVar(&c.StaleIfError, "stale-if-error", 10*time.Minute, "how long after expiry an answer stands in for a failing upstream")
+	fs.IntVar(&c.CacheMaxMB, "cache-max-mb", 64, "memory bound of the cache, in MiB")
+	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Second, "bound on one upstream call")
+	fs.IntVar(&c.UpstreamMaxInflight, "upstream-max-inflight", 8, "upstream calls under way at once, at most")
+	fs.Var(&c.MaxBody, "max-body", "largest upstream body accepted (bytes, or with KiB/MiB)")
+	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving while not ready, before shutting down")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "after the drain delay, how long in-flight requests may take to finish")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
+	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
+	if err := envflag.Parse(fs, EnvPrefix, args, lookup); err != nil {
+		return Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q; every setting is a flag", fs.Arg(0))
+	}
+	if c.Version {
+		return c, nil
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings, naming the first one that is wrong.
+func (c Config) Validate() error {
+	checks := []struct {
+		ok   bool
+		flag string
+		want string
+	}{
+		{validAddr(c.Listen), "listen", "a host:port address"},
+		{validAddr(c.AdminListen), "admin-listen", "a host:port address"},
+		{c.Listen != c.AdminListen, "admin-listen", "an address other than --listen"},
+		{c.CacheTTL > 0, "cache-ttl", "positive"},
+		{c.NegativeTTL >= 0, "negative-ttl", "zero or positive"},
+		{c.StaleWhileRevalidate >= 0, "stale-while-revalidate", "zero or positive"},
+		{c.StaleIfError >= 0, "stale-if-error", "zero or positive"},
+		{c.CacheMaxMB >= 1, "cache-max-mb", "at least 1"},
+		{c.UpstreamTimeout > 0, "upstream-timeout", "positive"},
+		{c.UpstreamMaxInflight >= 1, "upstream-max-inflight", "at least 1"},
+		{c.MaxBody >= 1<<10, "max-body", "at least 1KiB"},
+		{int64(c.MaxBody)*4 <= int64(c.CacheMaxMB)<<20, "max-body", "at most a quarter of --cache-max-mb"},
+		{c.DrainDelay >= 0, "drain-delay", "zero or positive"},
+		{c.ShutdownTimeout > 0, "shutdown-timeout", "positive"},
+		{oneOf(c.LogLevel, "debug", "info", "warn", "error"), "log-level", "debug, info, warn or error"},
+		{oneOf(c.LogFormat, "text", "json"), "log-format", "text or json"},
+	}
+	for _, ch := range checks {
+		if !ch.ok {
+			return fmt.Errorf("invalid --%s (%s): must be %s", ch.flag, envflag.Name(EnvPrefix, ch.flag), ch.want)
+		}
+	}
+	if _, err := upstream.ParseBase(c.Upstream); err != nil {
+		return fmt.Errorf("invalid --upstream (%s): %w", envflag.Name(EnvPrefix, "upstream"), err)
+	}
+	return nil
+}
+
+func validAddr(a string) bool {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n <= 65535
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Logger returns the logger the settings ask for, writing to w.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// ByteSize is a number of bytes, set from "1048576", "512KiB" or "1MiB".
+type ByteSize int64
+
+// String formats the size in the largest unit that divides it.
+func (b *ByteSize) String() string {
+	switch n := int64(*b); {
+	case n != 0 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "MiB"
+	case n != 0 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "KiB"
+	default:
+		return strconv.FormatInt(n, 10)
+	}
+}
+
+// Set parses a size in bytes, KiB, MiB or GiB.
+func (b *ByteSize) Set(s string) error {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}, {"B", 0}, {"", 0}}
+	for _, u := range units {
+		if num, ok := strings.CutSuffix(s, u.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n < 0 || n > (1<<62)>>u.shift {
+				return errors.New("want a size such as 1048576, 512KiB or 1MiB")
+			}
+			*b = ByteSize(n << u.shift)
+			return nil
+		}
+	}
+	return errors.New("want a size such as 1048576, 512KiB or 1MiB")
+}

@@ -1,0 +1,160 @@
+// Package metrics defines the relay's Prometheus metrics on a registry of its
+// own. Counters on the request path are resolved once, so that counting a
+// request costs an atomic add.
+package metrics
+
+import (
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// CacheResult is the cache label of a request.
+type CacheResult int
+
+// The values of the cache label.
+const (
+	Hit CacheResult = iota
+	Miss
+	Coalesced
+	Stale
+	None // no cache involved: a refused request or an upstream failure
+	numResults
+)
+
+var resultNames = [numResults]string{"hit", "miss", "coalesced", "stale", "none"}
+
+// String is the label value.
+func (r CacheResult) String() string { return resultNames[r] }
+
+// Codes whose counters are resolved ahead; others are looked up per request.
+var commonCodes = [...]int{200, 304, 400, 404, 405, 502, 503, 504}
+
+// Outcomes of upstream calls whose counters are resolved ahead.
+var outcomes = [...]string{"ok", "not_found", "http_error", "timeout", "refused", "rate_limited", "invalid", "too_large", "canceled"}
+
+// Sources give the values of gauges read at scrape time.
+type Sources struct {
+	CacheEntries     func() int
+	CacheBytes       func() int
+	UpstreamInflight func() int64
+}
+
+// Metrics counts what the relay does.
+type Metrics struct {
+	// Registry holds every metric of the relay, the Go runtime's and the process's.
+	Registry *prometheus.Registry
+
+	requests    *prometheus.CounterVec
+	common      [numResults][len(commonCodes)]atomic.Pointer[prometheus.Counter]
+	upstream    *prometheus.CounterVec
+	byOutcome   map[string]prometheus.Counter
+	latency     prometheus.Histogram
+	coalesced   prometheus.Counter
+	staleServed [2]prometheus.Counter
+}
+
+// New registers the relay's metrics on a new registry.
+func New(version string, src Sources) *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "restaurants_requests_total",
+			Help: "Requests answered, by status code and cache result (hit, miss, coalesced, stale, none).",
+		}, []string{"code", "cache"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "restaurants_upstream_requests_total",
+			Help: "Calls to the upstream API, by outcome.",
+		}, []string{"outcome"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "restaurants_upstream_request_duration_seconds",
+			Help:    "Duration of calls to the upstream API.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		coalesced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "restaurants_coalesced_waits_total",
+			Help: "Requests that waited for another request's upstream call instead of making their own.",
+		}),
+		byOutcome: make(map[string]prometheus.Counter, len(outcomes)),
+	}
+	stale := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "restaurants_stale_served_total",
+		Help: "Expired answers served: while one refresh runs (revalidate) or for a failed upstream (error).",
+	}, []string{"reason"})
+	m.staleServed = [2]prometheus.Counter{stale.WithLabelValues("revalidate"), stale.WithLabelValues("error")}
+	for _, o := range outcomes {
+		m.byOutcome[o] = m.upstream.WithLabelValues(o)
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "restaurants_build_info",
+		Help: "The relay's version and Go version; always 1.",
+	}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+
+	reg.MustRegister(
+		m.requests, m.upstream, m.latency, m.coalesced, stale, build,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "restaurants_cache_entries",
+			Help: "Entries held in the cache.",
+		}, func() float64 { return float64(src.CacheEntries()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "restaurants_cache_bytes",
+			Help: "Memory taken by the cache's entries, in bytes.",
+		}, func() float64 { return float64(src.CacheBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "restaurants_upstream_inflight",
+			Help: "Calls to the upstream under way.",
+		}, func() float64 { return float64(src.UpstreamInflight()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Request counts one answered request. The counters of common codes are
+// looked up once, on first use, so that only label pairs that occur appear.
+func (m *Metrics) Request(code int, r CacheResult) {
+	for i, c := range commonCodes {
+		if c != code {
+			continue
+		}
+		p := &m.common[r][i]
+		if cnt := p.Load(); cnt != nil {
+			(*cnt).Inc()
+			return
+		}
+		cnt := m.requests.WithLabelValues(strconv.Itoa(code), r.String())
+		p.Store(&cnt)
+		cnt.Inc()
+		return
+	}
+	m.requests.WithLabelValues(strconv.Itoa(code), r.String()).Inc()
+}
+
+// Upstream counts one upstream call with its outcome and duration.
+func (m *Metrics) Upstream(outcome string, d time.Duration) {
+	c, ok := m.byOutcome[outcome]
+	if !ok {
+		c = m.upstream.WithLabelValues(outcome)
+	}
+	c.Inc()
+	m.latency.Observe(d.Seconds())
+}
+
+// Coalesced counts a request that waited for another's upstream call.
+func (m *Metrics) Coalesced() { m.coalesced.Inc() }
+
+// StaleServed counts an expired answer served; onError tells whether it
+// stood in for a failed upstream rather than awaiting a refresh.
+func (m *Metrics) StaleServed(onError bool) {
+	if onError {
+		m.staleServed[1].Inc()
+		return
+	}
+	m.staleServed[0].Inc()
+}
