@@ -25,6 +25,26 @@ build: ## build the binaries into bin/
 run: build ## run the relay on :8000 with the stand-in upstream (UPSTREAM=url for a real one); Ctrl-C stops
 	@BIN=$(BIN) UPSTREAM=$(UPSTREAM) hack/run.sh
 
+# --- the stand-in upstream and the command line --------------------------------
+# Every stand-in flag also reads MENU_API_<FLAG>, so its knobs pass through
+# `make run`, e.g. a stand-in as slow as the real API:
+#   MENU_API_LATENCY=500ms MENU_API_JITTER=300ms make run
+
+MODE ?= none
+NAME ?=
+API  ?= http://localhost:8000/
+
+.PHONY: menu-api menu fault
+
+menu-api: build ## run only the stand-in upstream on 127.0.0.1:8080 (knobs: MENU_API_* env vars); Ctrl-C stops
+	$(BIN)/menu-api --listen 127.0.0.1:8080
+
+menu: build ## today's menu of NAME, or the list, through the relay: make menu NAME="Cafe Erik Jorpes" [API=url]
+	$(BIN)/restaurant-menu --api '$(API)' $(NAME)
+
+fault: ## switch the running stand-in's failure mode: make fault MODE=none|5xx|slow|429|garbled|oversized
+	@curl -fsS -X PUT 'http://127.0.0.1:8080/-/fault?mode=$(MODE)'
+
 # --- checks ------------------------------------------------------------------
 
 .PHONY: test

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/scilifelab/restaurants/internal/menuapi"
+)
+
+// TestMain runs main itself when the test binary is started by
+// runMain, so that exit codes are checked on a real process.
+func TestMain(m *testing.M) {
+	if os.Getenv("TEST_RESTAURANT_MENU_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func runMain(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append([]string{"TEST_RESTAURANT_MENU_MAIN=1", "PATH=" + os.Getenv("PATH")}, env...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	default:
+		t.Fatalf("running %v: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+func TestExitCodes(t *testing.T) {
+	h, err := menuapi.New(menuapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	garbled, err := menuapi.New(menuapi.Options{Faults: menuapi.Faults{Mode: menuapi.ModeGarbled}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := httptest.NewServer(garbled)
+	defer bad.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String() + "/api/"
+	ln.Close()
+
+	env := []string{"RESTAURANTS_API=" + srv.URL + "/api/"}
+	cases := []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"list", env, nil, 0, "Uppsala\tbikupan\tRestaurang Bikupan\n", ""},
+		{"found", env, []string{"Cafe Erik Jorpes"}, 0, "Café Erik Jorpes (Solna)\n", ""},
+		{"json", env, []string{"--json", "dufva"}, 0, `"identifier": "dufva"`, ""},
+		{"near miss", env, []string{"Svarta Rafvn"}, 1, "Solna\tsvarta\tSvarta Räfven\n", `did you mean "Svarta Räfven"?`},
+		{"usage", env, []string{"--nope"}, 2, "", "flag provided but not defined: -nope"},
+		{"help", env, []string{"--help"}, 0, "Usage: restaurant-menu", ""},
+		{"down", []string{"RESTAURANTS_API=" + closed}, []string{"dufva"}, 3, "", "cannot reach the menu API"},
+		{"garbage", nil, []string{"--api", bad.URL + "/api/", "dufva"}, 3, "", "answered garbage"},
+	}
+	for _, c := range cases {
+		code, stdout, stderr := runMain(t, c.env, c.args...)
+		if code != c.code || !strings.Contains(stdout, c.stdout) || (c.stderr == "" && stderr != "") || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d", c.name, code, stdout, stderr, c.code)
+		}
+		if strings.Count(stderr, "\n") > 1 {
+			t.Errorf("%s: stderr has more than one line: %q", c.name, stderr)
+		}
+	}
+}

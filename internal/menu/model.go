@@ -1,0 +1,97 @@
+// Package menu holds the model of the lunch-menu API (its JSON shapes) and a
+// small client for it. The shapes follow the public API served at
+// https://menu.dckube.scilifelab.se/api/ field for field, so the stand-in
+// upstream, the relay's tests, the load tool and the command line all speak
+// the same language.
+package menu
+
+import "strings"
+
+// The regions the API knows.
+const (
+	RegionUppsala = "Uppsala"
+	RegionSolna   = "Solna"
+)
+
+// Coordinate is a position as the API sends it: [latitude, longitude].
+type Coordinate [2]float64
+
+// Lat returns the latitude.
+func (c Coordinate) Lat() float64 { return c[0] }
+
+// Lon returns the longitude.
+func (c Coordinate) Lon() float64 { return c[1] }
+
+// Restaurant is one entry of the list answered by GET /api/restaurant.
+type Restaurant struct {
+	Identifier string     `json:"identifier"`
+	Name       string     `json:"name"`
+	Region     string     `json:"region"`
+	Homepage   string     `json:"homepage"`
+	MenuURL    string     `json:"menuUrl"`
+	OSM        string     `json:"osm"`
+	Coordinate Coordinate `json:"coordinate"`
+}
+
+// RestaurantList is the body of GET /api/restaurant.
+type RestaurantList struct {
+	Restaurants []Restaurant `json:"restaurants"`
+}
+
+// Dish is one line of a day's menu. Its text may be empty.
+type Dish struct {
+	Dish string `json:"dish"`
+}
+
+// Menu is today's menu of one restaurant, as GET /api/restaurant/{identifier}
+// answers it inside its "restaurant" member. Location is the region, URL the
+// homepage and MapURL the OpenStreetMap link.
+type Menu struct {
+	Title    string `json:"title"`
+	Location string `json:"location"`
+	URL      string `json:"url"`
+	MapURL   string `json:"map_url"`
+	Menu     []Dish `json:"menu"`
+}
+
+// Dishes returns the menu's dishes with surrounding space trimmed and empty
+// entries left out.
+func (m Menu) Dishes() []string {
+	out := make([]string, 0, len(m.Menu))
+	for _, d := range m.Menu {
+		if s := strings.TrimSpace(d.Dish); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Closed reports whether the menu has no dish at all (closed, a weekend, or
+// a menu not published).
+func (m Menu) Closed() bool { return len(m.Dishes()) == 0 }
+
+// MenuResponse is the body of GET /api/restaurant/{identifier}.
+type MenuResponse struct {
+	Restaurant Menu `json:"restaurant"`
+}
+
+// Version is the body of GET /api/version.
+type Version struct {
+	Version string `json:"version"`
+}
+
+// Index is the body of GET /api: links to the API's documentation.
+type Index struct {
+	DocumentationSwagger string `json:"documentation_swagger"`
+	DocumentationRedoc   string `json:"documentation_redoc"`
+	OpenAPI              string `json:"openapi"`
+}
+
+// ErrorBody is the body of the API's errors, such as
+// 404 {"detail": "Restaurant not found"}.
+type ErrorBody struct {
+	Detail string `json:"detail"`
+}
+
+// DetailNotFound is the detail of the API's 404 for an unknown identifier.
+const DetailNotFound = "Restaurant not found"

@@ -1,0 +1,50 @@
+package menuapi
+
+import (
+	"strconv"
+	"sync/atomic"
+)
+
+// statusKeys are the answers counted by /-/stats; "canceled" counts requests
+// whose client left (or whose server shut down) while they were delayed.
+func statusKeys() []string { return []string{"200", "404", "405", "429", "500", "canceled"} }
+
+// stats counts API requests and their answers.
+type stats struct {
+	requests atomic.Uint64
+	byStatus map[string]*atomic.Uint64 // fixed keys; only the counters change
+}
+
+// init makes the counters; it runs once, before any request.
+func (s *stats) init() {
+	s.byStatus = make(map[string]*atomic.Uint64, 6)
+	for _, k := range statusKeys() {
+		s.byStatus[k] = new(atomic.Uint64)
+	}
+}
+
+func (s *stats) count(status int) {
+	key := "canceled"
+	if status != 0 {
+		key = strconv.Itoa(status)
+	}
+	if c, ok := s.byStatus[key]; ok {
+		c.Add(1)
+	}
+}
+
+// snapshot returns the counters' values.
+func (s *stats) snapshot() (uint64, map[string]uint64) {
+	m := make(map[string]uint64, len(s.byStatus))
+	for k, c := range s.byStatus {
+		m[k] = c.Load()
+	}
+	return s.requests.Load(), m
+}
+
+func (s *stats) reset() {
+	s.requests.Store(0)
+	for _, c := range s.byStatus {
+		c.Store(0)
+	}
+}
