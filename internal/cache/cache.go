@@ -90,6 +90,9 @@ type Cache struct {
 	now    func() time.Time
 	log    *slog.Logger
 	group  singleflight.Group
+	// maxStored is the largest stored entry, key and store overhead
+	// included, that a shard is sure to take: half of it.
+	maxStored int
 
 	closeOnce sync.Once
 }
@@ -144,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Cache{store: store, fetch: cfg.Fetch, policy: cfg.Policy, now: now, log: log}
+	c := &Cache{store: store, fetch: cfg.Fetch, policy: cfg.Policy, now: now, log: log, maxStored: total / shards / 2}
 	context.AfterFunc(ctx, func() { _ = c.Close() })
 	return c, nil
 }
@@ -220,6 +223,10 @@ func (c *Cache) refresh(ctx context.Context, key string) {
 	_ = ch // buffered: the result is dropped without blocking anyone
 }
 
+// storeOverhead bounds what bigcache adds to each entry: a timestamp, a hash
+// and the key's length, and the entry's length in its queue.
+const storeOverhead = 8 + 8 + 2 + 5
+
 type loaded struct {
 	entry   *Entry
 	fetched bool
@@ -237,7 +244,11 @@ func (c *Cache) load(ctx context.Context, key string) (loaded, error) {
 	}
 	e := c.newEntry(status, body)
 	if e.FreshUntil.After(e.Stored) {
-		if err := c.store.Set(key, encode(e)); err != nil {
+		// bigcache empties a whole shard trying to make room for an entry
+		// that cannot fit, so a larger answer is served but not stored.
+		if buf := encode(e); len(key)+len(buf)+storeOverhead > c.maxStored {
+			c.log.Warn("answer not cached: larger than the store keeps", "key", key, "bytes", len(body))
+		} else if err := c.store.Set(key, buf); err != nil {
 			c.log.Warn("answer not cached", "key", key, "bytes", len(body), "err", err)
 		}
 	}

@@ -213,8 +213,10 @@ func isDialError(err error) bool {
 func retryAfter(v string, now time.Time) time.Duration {
 	const floor, ceiling = time.Second, time.Hour
 	d := floor
-	if s, err := strconv.Atoi(v); err == nil {
-		d = time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil || errors.Is(err, strconv.ErrRange) {
+		// Capped before the multiplication, which could overflow; an
+		// out-of-range value is parsed as the largest int64.
+		d = time.Duration(max(0, min(s, int64(ceiling/time.Second)))) * time.Second
 	} else if t, err := http.ParseTime(v); err == nil {
 		d = t.Sub(now)
 	}
