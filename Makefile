@@ -45,10 +45,35 @@ menu: build ## today's menu of NAME, or the list, through the relay: make menu N
 fault: ## switch the running stand-in's failure mode: make fault MODE=none|5xx|slow|429|garbled|oversized
 	@curl -fsS -X PUT 'http://127.0.0.1:8080/-/fault?mode=$(MODE)'
 
+# --- image, chart, manifests ---------------------------------------------------
+# Helm is pinned as a Go tool in go.mod (helm.sh/helm/v4/cmd/helm): `go tool helm`
+# builds it from the Go module proxy on first use.
+IMAGE ?= restaurants:dev
+CURL_IMAGE ?= restaurants-curl:dev
+HELM ?= go tool helm
+
+.PHONY: image image-curl chart-lint chart-test manifests
+
+image: ## build the container image $(IMAGE) (registry build when base images are at hand, else host binaries FROM scratch)
+	IMAGE=$(IMAGE) hack/image.sh
+
+image-curl: ## build $(CURL_IMAGE): curl + sh for `helm test` where curlimages/curl cannot be pulled
+	IMAGE=$(CURL_IMAGE) hack/curl-image.sh
+
+chart-lint: ## helm lint --strict with the defaults and with every optional part on
+	$(HELM) lint --strict ./charts
+	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80
+
+chart-test: ## render the chart with the Helm SDK and check it (no cluster, no Docker)
+	go test -race -count=1 ./charts/
+
+manifests: ## regenerate k8s/restaurants.yaml from the chart (a test fails when it is stale)
+	hack/manifests.sh
+
 # --- checks ------------------------------------------------------------------
 
 .PHONY: test
-test: fmt-check vet ## gofmt check, go vet, go test -race (hermetic: no internet, no Docker)
+test: fmt-check vet chart-lint ## gofmt, go vet, helm lint --strict, go test -race (hermetic: no internet, no Docker)
 	$(GO) test -race -count=1 ./...
 
 .PHONY: vet
