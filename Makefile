@@ -70,6 +70,27 @@ chart-test: ## render the chart with the Helm SDK and check it (no cluster, no D
 manifests: ## regenerate k8s/restaurants.yaml from the chart (a test fails when it is stale)
 	hack/manifests.sh
 
+# --- benchmark ----------------------------------------------------------------
+# BENCH_FLAGS passes flags to the benchmark driver, e.g.
+#   make bench BENCH_FLAGS="-d 30s -rounds 3"        longer runs
+#   make bench BENCH_FLAGS="-scenarios hot,ttl1"     some scenarios only
+#   make bench BENCH_FLAGS="-profile -keep"          save the relay's CPU/alloc profiles
+#   make bench BENCH_FLAGS="-json bench.json"        machine-readable results too
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: ## relay vs nginx proxy_cache vs bare net/http on 127.0.0.1, ratios from one run (a few minutes)
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+	  echo "bench: nginx is not installed; installing nginx-light (Debian) as the reference proxy cache"; \
+	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  if command -v apt-get >/dev/null 2>&1 && { $$SUDO apt-get install -y nginx-light || { $$SUDO apt-get update && $$SUDO apt-get install -y nginx-light; }; }; then \
+	    echo "bench: nginx-light installed"; \
+	  else \
+	    echo "bench: could not install nginx-light (try: sudo apt-get install nginx-light); running without the nginx reference"; \
+	  fi; \
+	fi
+	$(GO) run ./hack/bench $(BENCH_FLAGS)
+
 # --- checks ------------------------------------------------------------------
 
 .PHONY: test

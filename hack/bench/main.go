@@ -1,0 +1,185 @@
+// Command bench compares the relay with nginx's proxy cache and a bare
+// net/http handler on this machine: it builds the relay and the stand-in
+// upstream, starts everything on 127.0.0.1, loads each system alternately
+// with the same load and prints Markdown tables with ratios against nginx.
+// It never contacts anything but loopback, and every run is bounded in time.
+//
+//	go run ./hack/bench [flags]
+//
+// Every flag has an environment variable beside it (BENCH_ + upper snake case).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/scilifelab/restaurants/internal/bench"
+	"github.com/scilifelab/restaurants/internal/envflag"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line below; -help prints the usage
+	var (
+		scenarios = fs.String("scenarios", strings.Join(bench.ScenarioNames(), ","), "scenarios to run, comma separated")
+		conns     = fs.Int("c", 20, "connections of the closed loop")
+		duration  = fs.Duration("d", 10*time.Second, "length of one run")
+		rounds    = fs.Int("rounds", 2, "runs per system and scenario (alternating A B A B)")
+		ttlDur    = fs.Duration("ttl-d", 30*time.Second, "length of the TTL 1s run")
+		memDur    = fs.Duration("mem-d", 15*time.Second, "length of one distinct-key flood")
+		memMB     = fs.String("mem-cache-mb", "16,64", "cache sizes (MiB) of the memory scenario, comma separated")
+		nginx     = fs.String("nginx", "", "path of nginx (default: looked up; left out when missing)")
+		binDir    = fs.String("bin", "", "directory with prebuilt restaurants and menu-api (default: go build them)")
+		dir       = fs.String("dir", "", "working directory for logs, nginx and profiles (default: a new temporary one, removed unless -keep)")
+		keep      = fs.Bool("keep", false, "keep the working directory")
+		profile   = fs.Bool("profile", false, "save the relay's CPU and allocation profiles of its first hot-key run (implies -keep)")
+		relayFlag = fs.String("relay-flags", "", "extra flags for the relay, space separated (e.g. \"--upstream-max-inflight=32\")")
+		relayEnv  = fs.String("relay-env", "", "extra environment for the relay, space separated NAME=value (e.g. \"GOMEMLIMIT=96MiB\")")
+		bBin      = fs.String("relay-b-bin", "", "adds \"relay B\" to every comparison: this relay binary (default: the same build)")
+		bFlags    = fs.String("relay-b-flags", "", "adds \"relay B\": extra flags for it, space separated")
+		bEnv      = fs.String("relay-b-env", "", "adds \"relay B\": extra environment for it, space separated NAME=value")
+		jsonOut   = fs.String("json", "", "also write all results as JSON to this file")
+		serveBare = fs.String("serve-bare", "", "internal: serve the bare handler on this address")
+		bareBody  = fs.String("bare-body", "", "internal: the bare handler's body file")
+	)
+	if err := envflag.Parse(fs, "BENCH", args, os.LookupEnv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+			return 0
+		}
+		fmt.Fprintf(stderr, "bench: %v (see -help)\n", err)
+		return 2
+	}
+	if *serveBare != "" {
+		if err := bench.ServeBare(ctx, *serveBare, *bareBody); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	sizes, err := parseInts(*memMB)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: -mem-cache-mb: %v\n", err)
+		return 2
+	}
+	work := *dir
+	kept := true
+	if work == "" {
+		if work, err = os.MkdirTemp("", "restaurants-bench-"); err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 1
+		}
+		if !*keep && !*profile {
+			kept = false
+			defer os.RemoveAll(work)
+		}
+	} else if err := os.MkdirAll(work, 0o755); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	work, _ = filepath.Abs(work)
+	relayBin, menuBin, err := binaries(ctx, *binDir, work, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: finding this program for the bare handler: %v\n", err)
+		return 1
+	}
+	opts := bench.Options{
+		RelayBin: relayBin, MenuAPIBin: menuBin, NginxBin: *nginx, NginxWorkers: runtime.NumCPU(),
+		BareBin: self, Dir: work, Connections: *conns, Duration: *duration, Rounds: *rounds,
+		RelayFlags: strings.Fields(*relayFlag), RelayEnv: strings.Fields(*relayEnv),
+		TTLDuration: *ttlDur, MemoryDuration: *memDur, MemoryCacheMB: sizes, Profile: *profile, Log: stderr,
+	}
+	if *bBin != "" || *bFlags != "" || *bEnv != "" {
+		opts.RelayB = &bench.RelayVariant{Bin: *bBin, Flags: strings.Fields(*bFlags), Env: strings.Fields(*bEnv)}
+	}
+	for _, s := range strings.Split(*scenarios, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			opts.Scenarios = append(opts.Scenarios, s)
+		}
+	}
+	fmt.Fprintf(stdout, "## benchmark: %d cores, %s, Go %s\n", runtime.NumCPU(), runtime.GOOS, runtime.Version())
+	if kept {
+		fmt.Fprintf(stderr, "bench: working directory %s\n", work)
+	}
+	res, err := bench.Run(ctx, opts, stdout)
+	if *jsonOut != "" && res != nil {
+		if b, jerr := json.MarshalIndent(res, "", "  "); jerr == nil {
+			if werr := os.WriteFile(*jsonOut, b, 0o644); werr != nil {
+				fmt.Fprintf(stderr, "bench: %v\n", werr)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		if kept {
+			fmt.Fprintf(stderr, "bench: logs in %s\n", work)
+		} else {
+			fmt.Fprintln(stderr, "bench: rerun with -keep to keep the logs")
+		}
+		return 1
+	}
+	return 0
+}
+
+// binaries returns the relay and stand-in binaries, building them when no directory is given.
+func binaries(ctx context.Context, binDir, work string, stderr io.Writer) (relay, menu string, err error) {
+	if binDir != "" {
+		relay, menu = filepath.Join(binDir, "restaurants"), filepath.Join(binDir, "menu-api")
+		for _, p := range []string{relay, menu} {
+			if _, err := os.Stat(p); err != nil {
+				return "", "", fmt.Errorf("-bin %s: %w", binDir, err)
+			}
+		}
+		return relay, menu, nil
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		return "", "", errors.New("go not found in PATH: install Go, or give prebuilt binaries with -bin")
+	}
+	out := filepath.Join(work, "bin")
+	fmt.Fprintf(stderr, "bench: building ./cmd/restaurants and ./cmd/menu-api into %s\n", out)
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out+string(filepath.Separator), "./cmd/restaurants", "./cmd/menu-api")
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Run(); err != nil {
+		return "", "", fmt.Errorf("building the relay and the stand-in (run from the repository root): %w", err)
+	}
+	return filepath.Join(out, "restaurants"), filepath.Join(out, "menu-api"), nil
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive whole number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}

@@ -1,0 +1,209 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// Names of the systems under comparison.
+const (
+	SystemNginx = "nginx"
+	SystemRelay = "relay"
+	// SystemRelayB is a second relay (another build, flags or environment), for before/after comparisons.
+	SystemRelayB = "relay B"
+	SystemBare   = "net/http bare"
+)
+
+// system is one server under load, with its own stand-in upstream.
+type system struct {
+	name       string
+	base       string // http://127.0.0.1:PORT
+	proc       *process
+	upstream   *standIn // nil for the bare handler
+	metricsURL string   // relay only
+	adminURL   string   // relay only
+}
+
+// standIn is a running stand-in upstream (cmd/menu-api).
+type standIn struct {
+	proc *process
+	addr string
+}
+
+// requests reads how many API requests the stand-in has served (its /-/stats).
+func (s *standIn) requests(ctx context.Context) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr+"/-/stats", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("reading stand-in stats: %w", err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Requests int64 `json:"requests"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return 0, fmt.Errorf("reading stand-in stats: %w", err)
+	}
+	return v.Requests, nil
+}
+
+// get fetches a URL's body (at most 16 MiB).
+func get(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("fetching %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("fetching %s: %w", url, err)
+	}
+	return b, nil
+}
+
+// env is what starting the systems needs.
+type env struct {
+	opts Options
+	dir  string
+	all  []*process
+}
+
+func (e *env) track(p *process, err error) (*process, error) {
+	if p != nil {
+		e.all = append(e.all, p)
+	}
+	return p, err
+}
+
+// stopAll stops every process started, newest first.
+func (e *env) stopAll() {
+	for i := len(e.all) - 1; i >= 0; i-- {
+		e.all[i].stop(5 * time.Second)
+	}
+	e.all = nil
+}
+
+func (e *env) startStandIn(ctx context.Context, name string, latency time.Duration) (*standIn, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.track(start(e.dir, name, e.opts.MenuAPIBin, "--listen", addr, "--latency", latency.String(), "--log-level", "warn"))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p, "http://"+addr+"/-/healthz", 10*time.Second); err != nil {
+		return nil, err
+	}
+	return &standIn{proc: p, addr: addr}, nil
+}
+
+// relayArgs are the relay's settings in a scenario.
+type relayArgs struct {
+	ttl         time.Duration
+	negativeTTL time.Duration
+	cacheMB     int
+}
+
+// relayVariant is how one relay is started: binary, extra flags and environment.
+type relayVariant struct {
+	name  string
+	bin   string
+	flags []string
+	env   []string
+}
+
+func (e *env) variant(name string) relayVariant {
+	if name == SystemRelayB {
+		b := relayVariant{name: name, bin: e.opts.RelayB.Bin, flags: e.opts.RelayB.Flags, env: e.opts.RelayB.Env}
+		if b.bin == "" {
+			b.bin = e.opts.RelayBin
+		}
+		return b
+	}
+	return relayVariant{name: SystemRelay, bin: e.opts.RelayBin, flags: e.opts.RelayFlags, env: e.opts.RelayEnv}
+}
+
+func (e *env) startRelay(ctx context.Context, up *standIn, a relayArgs, v relayVariant) (*system, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{
+		"--listen", addr, "--admin-listen", admin,
+		"--upstream", "http://" + up.addr + "/api/",
+		"--cache-ttl", a.ttl.String(), "--negative-ttl", a.negativeTTL.String(),
+		"--cache-max-mb", strconv.Itoa(a.cacheMB),
+		"--log-level", "warn", "--pprof",
+	}
+	args = append(args, v.flags...)
+	p, err := e.track(startEnv(e.dir, "relay-"+addr[len("127.0.0.1:"):], v.env, v.bin, args...))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p, "http://"+admin+"/readyz", 10*time.Second); err != nil {
+		return nil, err
+	}
+	return &system{name: v.name, base: "http://" + addr, proc: p, upstream: up,
+		metricsURL: "http://" + admin + "/metrics", adminURL: "http://" + admin}, nil
+}
+
+func (e *env) startNginx(ctx context.Context, up *standIn, a relayArgs) (*system, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := e.track(startNginx(e.opts.NginxBin, e.dir, nginxParams{
+		Listen: addr, Upstream: up.addr, Workers: e.opts.NginxWorkers, CacheMB: max(a.cacheMB, 16),
+		TTL: nginxSeconds(a.ttl), NegativeTTL: nginxSeconds(a.negativeTTL), UpstreamTimeout: "10s",
+	}))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
+		return nil, err
+	}
+	return &system{name: SystemNginx, base: "http://" + addr, proc: p, upstream: up}, nil
+}
+
+// startBare runs the fixed-bytes handler (the ceiling) as its own process,
+// serving body for every path.
+func (e *env) startBare(ctx context.Context, body []byte) (*system, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	bodyFile := filepath.Join(e.dir, "bare-body.json")
+	if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
+		return nil, fmt.Errorf("writing the bare handler's body: %w", err)
+	}
+	p, err := e.track(start(e.dir, "bare-"+addr[len("127.0.0.1:"):], e.opts.BareBin, append(e.opts.BareArgs, "-serve-bare", addr, "-bare-body", bodyFile)...))
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, p, "http://"+addr+"/", 10*time.Second); err != nil {
+		return nil, err
+	}
+	return &system{name: SystemBare, base: "http://" + addr, proc: p}, nil
+}

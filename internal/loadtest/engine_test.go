@@ -1,0 +1,392 @@
+package loadtest
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func mustRun(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return rep
+}
+
+func TestRunCountsRequestsAndStatusCodes(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		switch r.URL.Path {
+		case "/missing":
+			http.Error(w, "not here", http.StatusNotFound)
+		case "/broken":
+			http.Error(w, "broken", http.StatusInternalServerError)
+		default:
+			fmt.Fprint(w, "0123456789")
+		}
+	}))
+	defer srv.Close()
+
+	rep := mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL + "/ok", Weight: 1}},
+		Connections: 4,
+		Duration:    10 * time.Second,
+		MaxRequests: 500,
+	})
+	if rep.Requests != 500 || rep.Responses != 500 || served.Load() != 500 {
+		t.Fatalf("requests %d responses %d served %d, want 500 each", rep.Requests, rep.Responses, served.Load())
+	}
+	if rep.StatusCodes["200"] != 500 || rep.BodyBytes != 5000 {
+		t.Errorf("status %v bytes %d, want 500 x 200 and 5000 bytes", rep.StatusCodes, rep.BodyBytes)
+	}
+	if rep.Connects != 4 {
+		t.Errorf("connects %d, want 4 (one keep-alive connection per worker)", rep.Connects)
+	}
+	if rep.Latency.Count != 500 || rep.Latency.P50 <= 0 || rep.Latency.Max < rep.Latency.P99 {
+		t.Errorf("latency %+v inconsistent", rep.Latency)
+	}
+	if rep.Errors() != 0 {
+		t.Errorf("errors %d, want 0", rep.Errors())
+	}
+
+	rep = mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL + "/ok", Weight: 1}, {URL: srv.URL + "/missing", Weight: 1}, {URL: srv.URL + "/broken", Weight: 2}},
+		Connections: 3,
+		Duration:    10 * time.Second,
+		MaxRequests: 800,
+	})
+	if rep.Responses != 800 {
+		t.Fatalf("responses %d, want 800", rep.Responses)
+	}
+	// Weights 1:1:2 over 800 requests: expect 200/200/400, allow wide bounds.
+	for code, want := range map[string]int64{"200": 200, "404": 200, "500": 400} {
+		if got := rep.StatusCodes[code]; got < want*6/10 || got > want*14/10 {
+			t.Errorf("status %s: %d answers, want about %d (weights)", code, got, want)
+		}
+	}
+	if rep.ServerErrors != rep.StatusCodes["500"] || rep.Errors() != rep.ServerErrors {
+		t.Errorf("server errors %d, 500s %d, errors %d", rep.ServerErrors, rep.StatusCodes["500"], rep.Errors())
+	}
+}
+
+func TestRunPlaceholdersMakeDistinctPaths(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.RequestURI()]++
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL + "/restaurant/k{seq}?r={rand}", Weight: 1}},
+		Connections: 2,
+		Duration:    10 * time.Second,
+		MaxRequests: 200,
+	})
+	if len(seen) != 200 {
+		t.Fatalf("%d distinct paths for 200 requests, want 200", len(seen))
+	}
+	for p := range seen {
+		if strings.Contains(p, "{") || !strings.HasPrefix(p, "/restaurant/k") {
+			t.Fatalf("placeholder not expanded: %q", p)
+		}
+	}
+}
+
+func TestRunCountsTransportErrors(t *testing.T) {
+	// A port with nothing listening: every request is refused.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rep := mustRun(t, Config{
+		Targets:     []Target{{URL: "http://" + addr + "/", Weight: 1}},
+		Connections: 2,
+		Duration:    10 * time.Second,
+		MaxRequests: 20,
+	})
+	if rep.TransportErrors != 20 || rep.Responses != 0 {
+		t.Fatalf("transport errors %d responses %d, want 20 and 0", rep.TransportErrors, rep.Responses)
+	}
+	if rep.ErrorKinds["connection refused"] != 20 {
+		t.Errorf("error kinds %v, want 20 x connection refused", rep.ErrorKinds)
+	}
+
+	// A server that drops the connection mid-body.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("short"))
+		panic(http.ErrAbortHandler)
+	}))
+	defer srv.Close()
+	rep = mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL, Weight: 1}},
+		Connections: 1,
+		Duration:    10 * time.Second,
+		MaxRequests: 5,
+	})
+	if rep.TransportErrors != 5 {
+		t.Fatalf("transport errors %d (%v), want 5 truncated bodies", rep.TransportErrors, rep.ErrorKinds)
+	}
+}
+
+func TestRunRespectsDurationWithHangingServer(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+
+	start := time.Now()
+	rep := mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL, Weight: 1}},
+		Connections: 3,
+		Duration:    200 * time.Millisecond,
+		Timeout:     400 * time.Millisecond,
+	})
+	took := time.Since(start)
+	if took > 2*time.Second {
+		t.Fatalf("run took %v; duration 200ms + timeout 400ms should bound it", took)
+	}
+	if rep.TransportErrors != 3 || rep.ErrorKinds["timeout"] != 3 {
+		t.Errorf("transport errors %d kinds %v, want 3 timeouts", rep.TransportErrors, rep.ErrorKinds)
+	}
+}
+
+func TestRunStopsAtDuration(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	start := time.Now()
+	rep := mustRun(t, Config{Targets: []Target{{URL: srv.URL, Weight: 1}}, Connections: 2, Duration: 300 * time.Millisecond})
+	took := time.Since(start)
+	if took < 300*time.Millisecond || took > 3*time.Second {
+		t.Fatalf("run took %v, want about 300ms", took)
+	}
+	if rep.Requests == 0 || rep.ElapsedSeconds < 0.3 {
+		t.Fatalf("requests %d elapsed %.3f", rep.Requests, rep.ElapsedSeconds)
+	}
+}
+
+func TestRunRefusesUnboundedOrInvalidConfig(t *testing.T) {
+	good := []Target{{URL: "http://127.0.0.1:1/", Weight: 1}}
+	for name, cfg := range map[string]Config{
+		"no duration":   {Targets: good},
+		"negative rate": {Targets: good, Duration: time.Second, Rate: -1},
+		"no targets":    {Duration: time.Second},
+		"bad scheme":    {Targets: []Target{{URL: "ftp://127.0.0.1/", Weight: 1}}, Duration: time.Second},
+		"zero weight":   {Targets: []Target{{URL: "http://127.0.0.1/", Weight: 0}}, Duration: time.Second},
+	} {
+		if _, err := Run(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("%s: err %v, want ErrInvalidConfig", name, err)
+		}
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	// Every request hangs until the run is canceled.
+	rep, err := Run(ctx, Config{Targets: []Target{{URL: srv.URL + "/hang", Weight: 1}}, Connections: 2, Duration: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("canceled run took %v", took)
+	}
+	if rep.Canceled != 2 || rep.Requests != 0 || rep.TransportErrors != 0 {
+		t.Errorf("canceled %d requests %d transport errors %d: want the 2 hanging requests canceled, not counted as errors",
+			rep.Canceled, rep.Requests, rep.TransportErrors)
+	}
+}
+
+func TestOpenLoopRate(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	rep := mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL, Weight: 1}},
+		Connections: 4,
+		Rate:        200,
+		Duration:    time.Second,
+	})
+	if rep.Mode != "open" || rep.Rate != 200 {
+		t.Errorf("mode %q rate %v", rep.Mode, rep.Rate)
+	}
+	// 200 req/s for 1 s: exactly 200 intended requests, all served by an idle server.
+	if rep.Requests < 190 || rep.Requests > 200 {
+		t.Fatalf("requests %d, want about 200 (missed %d)", rep.Requests, rep.Missed)
+	}
+	if rep.ElapsedSeconds < 0.95 {
+		t.Errorf("elapsed %.3fs: requests were sent ahead of schedule", rep.ElapsedSeconds)
+	}
+}
+
+// A server that takes 100 ms per request, one connection, 50 req/s intended:
+// it can serve only 10 req/s, so requests queue behind each other. Latency from
+// the intended send time shows the queueing; a closed loop would show 100 ms.
+func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond)
+	}))
+	defer srv.Close()
+	rep := mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL, Weight: 1}},
+		Connections: 1,
+		Rate:        50,
+		Duration:    time.Second,
+		Timeout:     300 * time.Millisecond,
+	})
+	if rep.Latency.Max < 300 {
+		t.Errorf("max latency %.1f ms; queueing behind a 100 ms server at 5x its capacity must show", rep.Latency.Max)
+	}
+	if rep.Missed < 20 {
+		t.Errorf("missed %d, want most of the 50 intended requests missed (served %d)", rep.Missed, rep.Requests)
+	}
+	if rep.Errors() != rep.Missed {
+		t.Errorf("errors %d, want the missed count %d", rep.Errors(), rep.Missed)
+	}
+
+	closed := mustRun(t, Config{Targets: []Target{{URL: srv.URL, Weight: 1}}, Connections: 1, Duration: 500 * time.Millisecond})
+	if closed.Latency.Max > 400 {
+		t.Errorf("closed loop max latency %.1f ms, want about 100", closed.Latency.Max)
+	}
+}
+
+func TestChunkedHeadAndConnectionClose(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/close" {
+			w.Header().Set("Connection", "close")
+		}
+		if r.Method == http.MethodHead {
+			w.Header().Set("Content-Length", "42")
+			return
+		}
+		_, _ = w.Write([]byte("abc"))
+		w.(http.Flusher).Flush() // forces chunked encoding
+		_, _ = w.Write([]byte("defg"))
+	}))
+	defer srv.Close()
+
+	rep := mustRun(t, Config{Targets: []Target{{URL: srv.URL + "/chunked", Weight: 1}}, Connections: 1, Duration: 10 * time.Second, MaxRequests: 10})
+	if rep.BodyBytes != 70 || rep.StatusCodes["200"] != 10 || rep.Connects != 1 {
+		t.Errorf("chunked: bytes %d status %v connects %d, want 70, 10 x 200, 1", rep.BodyBytes, rep.StatusCodes, rep.Connects)
+	}
+	rep = mustRun(t, Config{Targets: []Target{{URL: srv.URL + "/head", Weight: 1}}, Method: http.MethodHead, Connections: 1, Duration: 10 * time.Second, MaxRequests: 10})
+	if rep.BodyBytes != 0 || rep.StatusCodes["200"] != 10 || rep.Connects != 1 {
+		t.Errorf("HEAD: bytes %d status %v connects %d, want 0, 10 x 200, 1", rep.BodyBytes, rep.StatusCodes, rep.Connects)
+	}
+	rep = mustRun(t, Config{Targets: []Target{{URL: srv.URL + "/close", Weight: 1}}, Connections: 1, Duration: 10 * time.Second, MaxRequests: 10})
+	if rep.StatusCodes["200"] != 10 || rep.Connects != 10 || rep.TransportErrors != 0 {
+		t.Errorf("Connection: close: status %v connects %d errors %v, want 10 x 200 on 10 connections", rep.StatusCodes, rep.Connects, rep.ErrorKinds)
+	}
+}
+
+// A server that answers one request per connection and then closes it
+// without saying so: the next request on that connection meets a closed
+// keep-alive connection and is sent again on a new one, not counted as an error.
+func TestRetryOnSilentlyClosedKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}()
+		}
+	}()
+	rep := mustRun(t, Config{Targets: []Target{{URL: "http://" + ln.Addr().String() + "/", Weight: 1}}, Connections: 1, Duration: 10 * time.Second, MaxRequests: 20})
+	if rep.StatusCodes["200"] != 20 || rep.TransportErrors != 0 {
+		t.Fatalf("status %v errors %v, want 20 x 200 and no errors", rep.StatusCodes, rep.ErrorKinds)
+	}
+	if rep.Connects != 20 {
+		t.Errorf("connects %d, want 20", rep.Connects)
+	}
+}
+
+func TestProgressCallback(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	var mu sync.Mutex
+	var got []Progress
+	rep := mustRun(t, Config{
+		Targets: []Target{{URL: srv.URL, Weight: 1}}, Connections: 1, Duration: 2200 * time.Millisecond,
+		Progress: func(p Progress) { mu.Lock(); got = append(got, p); mu.Unlock() },
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	// Ticks at about 1 s and 2 s; a busy machine may delay the second past the end.
+	if len(got) < 1 || len(got) > 2 {
+		t.Fatalf("%d progress calls in 2.2 s, want 1 or 2", len(got))
+	}
+	if last := got[len(got)-1]; last.Requests < got[0].Requests || last.Requests > rep.Requests || got[0].RequestsPerSecond <= 0 || got[0].Elapsed < 900*time.Millisecond {
+		t.Errorf("progress %+v not consistent with report (%d requests)", got, rep.Requests)
+	}
+}
+
+// Requests intended before the end but still queued at the end are sent
+// within one timeout after it, their latency counting the wait.
+func TestOpenLoopSendsLateRequestsAfterTheEnd(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+	}))
+	defer srv.Close()
+	rep := mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL, Weight: 1}},
+		Connections: 1,
+		Rate:        100,
+		Duration:    500 * time.Millisecond,
+	})
+	if rep.Requests != 50 || rep.Missed != 0 {
+		t.Fatalf("requests %d missed %d, want all 50 intended requests sent", rep.Requests, rep.Missed)
+	}
+	if rep.Latency.Max < 300 || rep.ElapsedSeconds < 0.9 {
+		t.Errorf("max latency %.1f ms after %.2fs: the backlog's wait must show", rep.Latency.Max, rep.ElapsedSeconds)
+	}
+}

@@ -1,0 +1,117 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Histogram bounds: latencies are recorded in microseconds, from 1 µs to 1 hour,
+// with three significant digits (0.1% resolution).
+const (
+	histMinMicros = 1
+	histMaxMicros = int64(time.Hour / time.Microsecond)
+	histSigFigs   = 3
+)
+
+// maxErrorKinds bounds how many distinct transport error kinds a run keeps.
+const maxErrorKinds = 32
+
+func newHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histMinMicros, histMaxMicros, histSigFigs)
+}
+
+// shard accumulates the results of some of a run's workers. Workers record into
+// the shard their index maps to, so that lock contention and memory stay small
+// at any number of connections.
+type shard struct {
+	mu       sync.Mutex
+	hist     *hdrhistogram.Histogram
+	status   map[int]int64
+	errKinds map[string]int64
+	count    int64 // responses + transport errors
+	errs     int64 // transport errors
+	bytes    int64
+	_        [64]byte // keep shards on separate cache lines
+}
+
+func newShard() *shard {
+	return &shard{hist: newHistogram(), status: make(map[int]int64), errKinds: make(map[string]int64)}
+}
+
+// record adds one finished request. A nil err means a response with status code.
+func (s *shard) record(latency time.Duration, code int, n int64, err error) {
+	us := latency.Microseconds()
+	if us < histMinMicros {
+		us = histMinMicros
+	}
+	if us > histMaxMicros {
+		us = histMaxMicros
+	}
+	s.mu.Lock()
+	_ = s.hist.RecordValue(us) // in range by construction
+	s.count++
+	s.bytes += n
+	if err != nil {
+		s.errs++
+		k := errorKind(err)
+		if _, ok := s.errKinds[k]; !ok && len(s.errKinds) >= maxErrorKinds {
+			k = "other"
+		}
+		s.errKinds[k]++
+	} else {
+		s.status[code]++
+	}
+	s.mu.Unlock()
+}
+
+// totals returns the shard's request and error counts so far.
+func (s *shard) totals() (count, errs int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count, s.errs
+}
+
+// errorKind names a transport error by its class, so that errors carrying
+// per-request details (URLs, ports) fold into a few kinds.
+func errorKind(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(err, syscall.EPIPE):
+		return "broken pipe"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return "address not available"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "connection closed early"
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return opErr.Op + ": " + opErr.Err.Error()
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return "dns: " + dnsErr.Err
+	}
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
