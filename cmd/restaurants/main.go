@@ -36,6 +36,8 @@ func run() int {
 		return 0
 	}
 	log := cfg.Logger(os.Stderr)
+	mem := app.TuneMemory(cfg, os.LookupEnv)
+	log.Debug("garbage collector", "gc_percent", mem.GCPercent, "memory_limit_bytes", mem.Limit)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -68,8 +68,10 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	a.main = &http.Server{
-		Handler:           relay.NewRouter(a.relay),
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler: relay.NewRouter(a.relay),
+		// Equal header and request timeouts spare net/http one deadline
+		// reset per request; the relay reads no request bodies.
+		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      cfg.UpstreamTimeout + 5*time.Second,
 		IdleTimeout:       2 * time.Minute,

@@ -74,6 +74,9 @@ func (s State) String() string { return stateNames[s] }
 type Result struct {
 	Entry *Entry
 	State State
+	// At is when the cache judged the entry's freshness, for the Age and
+	// max-age of the answer.
+	At time.Time
 	// Err is the upstream failure behind a StaleOnError answer.
 	Err error
 }
@@ -85,6 +88,7 @@ type FetchFunc func(ctx context.Context, key string) (status int, body []byte, e
 // Cache is a bigcache store with freshness and coalescing of fetches.
 type Cache struct {
 	store  *bigcache.BigCache
+	hot    *hotSet
 	fetch  FetchFunc
 	policy Policy
 	now    func() time.Time
@@ -147,7 +151,7 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Cache{store: store, fetch: cfg.Fetch, policy: cfg.Policy, now: now, log: log, maxStored: total / shards / 2}
+	c := &Cache{store: store, hot: newHotSet(), fetch: cfg.Fetch, policy: cfg.Policy, now: now, log: log, maxStored: total / shards / 2}
 	context.AfterFunc(ctx, func() { _ = c.Close() })
 	return c, nil
 }
@@ -175,11 +179,11 @@ func (c *Cache) Get(ctx context.Context, key string) (Result, error) {
 	if found {
 		now := c.now()
 		if now.Before(e.FreshUntil) {
-			return Result{Entry: e, State: Hit}, nil
+			return Result{Entry: e, State: Hit, At: now}, nil
 		}
 		if now.Before(e.RevalidateUntil) {
 			c.refresh(ctx, key)
-			return Result{Entry: e, State: Revalidating}, nil
+			return Result{Entry: e, State: Revalidating, At: now}, nil
 		}
 	}
 	var leader bool
@@ -191,20 +195,21 @@ func (c *Cache) Get(ctx context.Context, key string) (Result, error) {
 	case r := <-ch:
 		// leader was written before the result was sent, so reading it
 		// after the receive is safe.
+		now := c.now()
 		if r.Err != nil {
-			if found && c.now().Before(e.ErrorUntil) {
-				return Result{Entry: e, State: StaleOnError, Err: r.Err}, nil
+			if found && now.Before(e.ErrorUntil) {
+				return Result{Entry: e, State: StaleOnError, Err: r.Err, At: now}, nil
 			}
 			return Result{}, r.Err
 		}
 		l := r.Val.(loaded)
 		switch {
 		case !l.fetched:
-			return Result{Entry: l.entry, State: Hit}, nil
+			return Result{Entry: l.entry, State: Hit, At: now}, nil
 		case leader:
-			return Result{Entry: l.entry, State: Miss}, nil
+			return Result{Entry: l.entry, State: Miss, At: now}, nil
 		default:
-			return Result{Entry: l.entry, State: Coalesced}, nil
+			return Result{Entry: l.entry, State: Coalesced, At: now}, nil
 		}
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("waiting for the upstream: %w", ctx.Err())
@@ -251,6 +256,7 @@ func (c *Cache) load(ctx context.Context, key string) (loaded, error) {
 		} else if err := c.store.Set(key, buf); err != nil {
 			c.log.Warn("answer not cached", "key", key, "bytes", len(body), "err", err)
 		}
+		c.hot.put(key, e)
 	}
 	return loaded{entry: e, fetched: true}, nil
 }
@@ -272,6 +278,9 @@ func (c *Cache) newEntry(status int, body []byte) *Entry {
 }
 
 func (c *Cache) lookup(key string) (*Entry, bool) {
+	if e := c.hot.get(key); e != nil {
+		return e, true
+	}
 	buf, err := c.store.Get(key)
 	if err != nil {
 		return nil, false
@@ -282,6 +291,7 @@ func (c *Cache) lookup(key string) (*Entry, bool) {
 		_ = c.store.Delete(key)
 		return nil, false
 	}
+	c.hot.put(key, e)
 	return e, true
 }
 

@@ -109,21 +109,21 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		result = metrics.Stale
 		r.metrics.StaleServed(res.State == cache.StaleOnError)
 	}
-	code := r.write(w, req, res.Entry, res.State)
+	code := r.write(w, req, res)
 	r.metrics.Request(code, result)
 }
 
 // write sends a cached entry, or 304 when the client holds it already, and
 // returns the status sent.
-func (r *Relay) write(w http.ResponseWriter, req *http.Request, e *cache.Entry, state cache.State) int {
-	now := r.now()
+func (r *Relay) write(w http.ResponseWriter, req *http.Request, res cache.Result) int {
+	e, now := res.Entry, res.At
 	h := w.Header()
 	// One allocation holds both per-entry values.
 	vals := []string{e.ETag, e.Length}
 	h["Content-Type"] = r.hdr.contentType
 	h["Etag"] = vals[0:1:1]
 	h["Age"] = r.hdr.seconds(e.Age(now))
-	switch state {
+	switch res.State {
 	case cache.Hit:
 		h["X-Cache"] = r.hdr.hit
 		h["Cache-Control"] = r.hdr.maxAge(e.MaxAge(now))
