@@ -62,7 +62,7 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.DurationVar(&c.StaleIfError, "stale-if-error", 10*time.Minute, "how long after expiry an answer stands in for a failing upstream")
 	fs.IntVar(&c.CacheMaxMB, "cache-max-mb", 64, "memory bound of the cache, in MiB")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Second, "bound on one upstream call")
-	fs.IntVar(&c.UpstreamMaxInflight, "upstream-max-inflight", 8, "upstream calls under way at once, at most")
+	fs.IntVar(&c.UpstreamMaxInflight, "upstream-max-inflight", 16, "upstream calls under way at once, at most")
 	fs.Var(&c.MaxBody, "max-body", "largest upstream body accepted (bytes, or with KiB/MiB)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving while not ready, before shutting down")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "after the drain delay, how long in-flight requests may take to finish")
