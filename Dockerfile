@@ -1,12 +1,20 @@
 # One image: the relay (entrypoint) with restaurant-menu, menu-api and loadtest
-# beside it, static binaries on an empty base, running as a non-root user.
+# beside it, a static binary on an empty base, running as a non-root user.
+#
+# The four programs are one multi-call binary, /usr/local/bin/restaurants:
+# /usr/local/bin/menu-api, restaurant-menu and loadtest are relative symlinks
+# to it, and the name it is started under picks the program (see
+# cmd/restaurants). One Go runtime, net/http and protobuf instead of four.
 #
 # Two ways to build it (hack/image.sh, run by `make image`, picks one):
 #
-#   host      Binaries built on the host and copied into `FROM scratch`, with
-#             the host's CA certificates. Needs no base image, so it builds
-#             without any registry (air-gapped machines, CI here):
+#   host      The binary built on the host and copied, with its symlinks, into
+#             `FROM scratch`, with the host's CA certificates. Needs no base
+#             image, so it builds without any registry (air-gapped machines,
+#             CI here):
 #               docker build --target host -f Dockerfile <context with bin/ and ca-certificates.crt>
+#             where bin/ holds restaurants and the symlinks menu-api,
+#             restaurant-menu and loadtest -> restaurants (COPY keeps them).
 #
 #   registry  The conventional multi-stage build: a Go builder image compiles,
 #             distroless/static:nonroot runs. Needs a registry to pull from:
@@ -27,7 +35,7 @@ ARG VERSION
 ARG REVISION
 ARG CREATED
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY bin/restaurants bin/restaurant-menu bin/menu-api bin/loadtest /usr/local/bin/
+COPY bin/ /usr/local/bin/
 ENV PATH=/usr/local/bin
 LABEL org.opencontainers.image.title="restaurants" \
       org.opencontainers.image.description="Caching relay for the lunch-menu API of the restaurants near SciLifeLab, with its CLI, stand-in upstream and load tool" \
@@ -46,8 +54,10 @@ RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
 ARG VERSION
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/ \
-      ./cmd/restaurants ./cmd/restaurant-menu ./cmd/menu-api ./cmd/loadtest
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/restaurants ./cmd/restaurants \
+ && ln -s restaurants /out/menu-api \
+ && ln -s restaurants /out/restaurant-menu \
+ && ln -s restaurants /out/loadtest
 
 FROM ${RUNTIME_IMAGE} AS registry
 ARG VERSION

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # image.sh: build the restaurants container image (relay entrypoint, with
 # restaurant-menu, menu-api and loadtest), tagged $IMAGE (default restaurants:dev).
+# The four are one multi-call binary, /usr/local/bin/restaurants, with
+# relative symlinks menu-api, restaurant-menu and loadtest beside it.
 #
 #   hack/image.sh                 pick the way that works here
-#   IMAGE_BUILD=host hack/image.sh      binaries built on this host, FROM scratch
+#   IMAGE_BUILD=host hack/image.sh      binary built on this host, FROM scratch
 #   IMAGE_BUILD=registry hack/image.sh  Go builder image -> distroless (needs a registry)
 #
 # "auto" (the default) uses the registry build when its base images are present
-# locally or can be pulled, else builds the binaries here (CGO_ENABLED=0,
-# -trimpath, stripped, version stamped) and copies them with this host's CA
-# certificates into an image built FROM scratch, which needs no registry.
+# locally or can be pulled, else builds the binary here (CGO_ENABLED=0,
+# -trimpath, stripped, version stamped) and copies it and its symlinks with
+# this host's CA certificates into an image built FROM scratch, which needs no
+# registry.
 # A Docker engine is started with hack/docker-engine.sh when none answers.
 #
 # Environment: IMAGE, IMAGE_BUILD (auto|host|registry), VERSION (default: git
@@ -75,10 +78,13 @@ host)
 	ctx=$(mktemp -d)
 	trap 'rm -rf "$ctx"' EXIT
 	mkdir -p "$ctx/bin"
-	say "building linux/$arch binaries (version $version)"
+	say "building the linux/$arch binary (version $version)"
 	CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -trimpath \
-		-ldflags "-s -w -X main.version=$version" -o "$ctx/bin/" \
-		./cmd/restaurants ./cmd/restaurant-menu ./cmd/menu-api ./cmd/loadtest
+		-ldflags "-s -w -X main.version=$version" -o "$ctx/bin/restaurants" ./cmd/restaurants
+	# The name it is started under picks the program: COPY keeps these symlinks.
+	for name in menu-api restaurant-menu loadtest; do
+		ln -s restaurants "$ctx/bin/$name"
+	done
 	cp "$ca_file" "$ctx/ca-certificates.crt"
 	say "building $image FROM scratch (target host)"
 	"$DOCKER" build --target host -f Dockerfile "${labels[@]}" -t "$image" "$ctx"

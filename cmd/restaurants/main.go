@@ -1,65 +1,71 @@
 // Command restaurants is a caching relay for the lunch-menu API of the
 // restaurants near SciLifeLab in Uppsala and Solna: GET /URI is answered
 // from <upstream>/URI, cached in process.
+//
+// It is also a multi-call binary, like busybox: the base name it is run
+// under (argv[0]) picks the program, so one binary with symlinks beside it
+// serves the whole container image.
+//
+//	menu-api          the stand-in lunch-menu API (as cmd/menu-api)
+//	restaurant-menu   the command line (as cmd/restaurant-menu)
+//	loadtest          the load tool (as cmd/loadtest)
+//	any other name    the relay
+//
+// Each program takes its own flags and environment variables; SIGINT and
+// SIGTERM stop it gracefully.
 package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/scilifelab/restaurants/internal/app"
+	"github.com/scilifelab/restaurants/internal/loadtest"
+	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/menucli"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	os.Exit(run())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := programFor(filepath.Base(os.Args[0]))(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	stop()
+	os.Exit(code)
 }
 
-func run() int {
-	cfg, err := app.ParseFlags(os.Args[1:], os.LookupEnv, os.Stderr)
-	if errors.Is(err, app.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "restaurants:", err)
-		return 2
-	}
-	if cfg.Version {
-		fmt.Println("restaurants", version)
-		return 0
-	}
-	log := cfg.Logger(os.Stderr)
-	mem := app.TuneMemory(cfg, os.LookupEnv)
-	log.Debug("garbage collector", "gc_percent", mem.GCPercent, "memory_limit_bytes", mem.Limit)
+// program is one command of the binary: it runs with the arguments after
+// the program name and returns the exit status.
+type program func(ctx context.Context, args []string, stdout, stderr *os.File, lookup func(string) (string, bool)) int
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	a, err := app.New(ctx, cfg, version, log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "restaurants:", err)
-		return 2
+// programFor is the program a binary run as name is: the relay unless name
+// is one of the other commands.
+func programFor(name string) program {
+	switch name {
+	case "menu-api":
+		return func(ctx context.Context, args []string, stdout, stderr *os.File, lookup func(string) (string, bool)) int {
+			return menuapi.Main(ctx, args, stdout, stderr, lookup)
+		}
+	case "restaurant-menu":
+		return func(ctx context.Context, args []string, stdout, stderr *os.File, lookup func(string) (string, bool)) int {
+			return menucli.Run(ctx, args, menucli.Env{
+				Stdout:    stdout,
+				Stderr:    stderr,
+				LookupEnv: lookup,
+				Terminal:  menucli.IsTerminal(stdout),
+			})
+		}
+	case "loadtest":
+		return func(ctx context.Context, args []string, stdout, stderr *os.File, lookup func(string) (string, bool)) int {
+			return loadtest.Main(ctx, args, stdout, stderr, lookup)
+		}
+	default:
+		return func(ctx context.Context, args []string, stdout, stderr *os.File, lookup func(string) (string, bool)) int {
+			return app.Main(ctx, version, args, stdout, stderr, lookup)
+		}
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "restaurants:", err)
-		return 1
-	}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "restaurants:", err)
-		return 1
-	}
-	if err := a.Serve(ctx, ln, adminLn); err != nil {
-		log.Error("relay stopped", "err", err)
-		return 1
-	}
-	return 0
 }

@@ -5,7 +5,8 @@
 // queueing: no coordinated omission). Every run is bounded in time.
 // Latencies go into an HDR histogram; the Report gives throughput,
 // percentiles, status codes, transport errors and bytes, and, when asked,
-// what the relay's Prometheus metrics say happened during the run.
+// what the relay's Prometheus metrics say happened during the run. Main is
+// the loadtest command line around Run.
 package loadtest
 
 import (

@@ -7,7 +7,8 @@
 //
 // API paths (like the real one): GET /api, /api/restaurant,
 // /api/restaurant/{identifier}, /api/version, /api/openapi.json. Control
-// paths: /-/fault, /-/stats, /-/healthz.
+// paths: /-/fault, /-/stats, /-/healthz. Main is the menu-api command line:
+// flags in, the handler served until its context ends.
 package menuapi
 
 import (

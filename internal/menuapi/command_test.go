@@ -1,4 +1,4 @@
-package main
+package menuapi
 
 import (
 	"context"
@@ -158,5 +158,18 @@ func TestShutdownEndsSlowRequests(t *testing.T) {
 	}
 	if s := <-answered; s != http.StatusServiceUnavailable {
 		t.Fatalf("the slow request got %d, want 503", s)
+	}
+}
+
+func TestMainExitStatus(t *testing.T) {
+	var stdout, stderr strings.Builder
+	if code := Main(context.Background(), []string{"--help"}, &stdout, &stderr, env(nil)); code != 0 ||
+		!strings.Contains(stdout.String(), "Usage: menu-api") || !strings.Contains(stdout.String(), "MENU_API_FAULT") || stderr.Len() > 0 {
+		t.Errorf("--help: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", code, stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	if code := Main(context.Background(), []string{"--fault", "teapot"}, &stdout, &stderr, env(nil)); code != 2 ||
+		!strings.HasPrefix(stderr.String(), `menu-api: --fault: unknown fault mode "teapot"`) || strings.Count(stderr.String(), "\n") != 1 {
+		t.Errorf("bad fault: exit %d, stderr %q; want 2 and one line", code, stderr.String())
 	}
 }

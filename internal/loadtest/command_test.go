@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func env(m map[string]string) func(string) (string, bool) {
 func runCmd(t *testing.T, vars map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut, env(vars), false)
+	code = Main(context.Background(), args, &out, &errOut, env(vars))
 	return code, out.String(), errOut.String()
 }
 

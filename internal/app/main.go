@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+)
+
+// Main is the relay's command line: it reads the settings from args (without
+// the program name) and the environment (lookup), tunes the garbage
+// collector, listens, and serves until ctx is cancelled (the caller turns
+// SIGINT and SIGTERM into that), then drains and shuts down. version is
+// what --version prints and the metrics report. Usage goes to stderr, logs
+// to stderr, --version to stdout. It returns the exit status: 0 after a
+// clean shutdown or --help, 1 when listening or serving fails, 2 for bad
+// settings.
+func Main(ctx context.Context, version string, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	cfg, err := ParseFlags(args, lookup, stderr)
+	if errors.Is(err, ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "restaurants:", err)
+		return 2
+	}
+	if cfg.Version {
+		fmt.Fprintln(stdout, "restaurants", version)
+		return 0
+	}
+	log := cfg.Logger(stderr)
+	mem := TuneMemory(cfg, lookup)
+	log.Debug("garbage collector", "gc_percent", mem.GCPercent, "memory_limit_bytes", mem.Limit)
+
+	a, err := New(ctx, cfg, version, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "restaurants:", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "restaurants:", err)
+		return 1
+	}
+	adminLn, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintln(stderr, "restaurants:", err)
+		return 1
+	}
+	if err := a.Serve(ctx, ln, adminLn); err != nil {
+		log.Error("relay stopped", "err", err)
+		return 1
+	}
+	return 0
+}
