@@ -10,19 +10,14 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/clocktest"
 )
 
-// fakeClock is the cache's clock in these tests; it moves only when told.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := new(fakeClock)
-	c.ns.Store(time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC).UnixNano())
-	return c
+// newFakeClock is the cache's clock in these tests; it moves only when told.
+func newFakeClock() *clocktest.Clock {
+	return clocktest.New(time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC))
 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // upstream is a counting fetch function whose answer the test sets, and
 // which can be held at a gate until the test lets it go.
@@ -105,7 +100,7 @@ func (c waitingCtx) Done() <-chan struct{} {
 	return c.Context.Done()
 }
 
-func testConfig(clk *fakeClock, u *upstream) Config {
+func testConfig(clk *clocktest.Clock, u *upstream) Config {
 	return Config{
 		Policy: Policy{
 			TTL:                  10 * time.Second,

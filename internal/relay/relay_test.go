@@ -14,31 +14,12 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/clocktest"
 	"github.com/scilifelab/restaurants/internal/metrics"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
 const listJSON = `{"restaurants":[{"identifier":"dufva","name":"Sven Dufva","region":"Uppsala"}]}`
-
-// clock is a settable clock shared by the relay and the test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 23, 11, 30, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // fixture is a relay served over real HTTP in front of a real HTTP upstream.
 type fixture struct {
@@ -49,7 +30,7 @@ type fixture struct {
 	relay    *Relay
 	server   *httptest.Server
 	metrics  *metrics.Metrics
-	clock    *clock
+	clock    *clocktest.Clock
 }
 
 type options struct {
@@ -64,7 +45,7 @@ func defaults() options {
 
 func newFixture(t *testing.T, h http.HandlerFunc, o options) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: newClock()}
+	f := &fixture{t: t, clock: clocktest.New(time.Date(2026, 11, 23, 11, 30, 0, 0, time.UTC))}
 	f.handler.Store(&h)
 	f.upstream = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.calls.Add(1)

@@ -15,27 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/clocktest"
 )
-
-// clock is a settable clock for the client's backoff.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // newTestClient returns a client for the upstream srv, its base at /api/.
 func newTestClient(t *testing.T, srv *httptest.Server, mod func(*Config)) *Client {
@@ -211,7 +193,7 @@ func TestFetchRateLimited(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clk := newClock()
+			clk := clocktest.New(time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC))
 			var hits atomic.Int32
 			var limited atomic.Bool
 			limited.Store(true)
