@@ -1,0 +1,78 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func newTestMetrics() *Metrics {
+	return New("v1", Sources{
+		CacheEntries:     func() int { return 7 },
+		CacheBytes:       func() int { return 4096 },
+		UpstreamInflight: func() int64 { return 2 },
+	})
+}
+
+func TestCounting(t *testing.T) {
+	m := newTestMetrics()
+	m.Request(200, Hit)
+	m.Request(200, Hit)
+	m.Request(200, Miss)
+	m.Request(418, None) // not a common code: counted all the same
+	m.Upstream("ok", 30*time.Millisecond)
+	m.Upstream("timeout", 2*time.Second)
+	m.Upstream("unheard_of", time.Millisecond)
+	m.Coalesced()
+	m.StaleServed(true)
+	m.StaleServed(false)
+	m.StaleServed(false)
+
+	for _, c := range []struct {
+		got, want float64
+		what      string
+	}{
+		{testutil.ToFloat64(m.requests.WithLabelValues("200", "hit")), 2, "hits"},
+		{testutil.ToFloat64(m.requests.WithLabelValues("200", "miss")), 1, "misses"},
+		{testutil.ToFloat64(m.requests.WithLabelValues("418", "none")), 1, "a rare code"},
+		{testutil.ToFloat64(m.upstream.WithLabelValues("ok")), 1, "upstream ok"},
+		{testutil.ToFloat64(m.upstream.WithLabelValues("unheard_of")), 1, "an unknown outcome"},
+		{testutil.ToFloat64(m.coalesced), 1, "coalesced waits"},
+		{testutil.ToFloat64(m.staleServed[0]), 2, "stale while revalidating"},
+		{testutil.ToFloat64(m.staleServed[1]), 1, "stale on error"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+}
+
+func TestExposition(t *testing.T) {
+	m := newTestMetrics()
+	m.Request(200, Hit)
+	m.Upstream("ok", 30*time.Millisecond)
+	want := `
+# HELP restaurants_cache_entries Entries held in the cache.
+# TYPE restaurants_cache_entries gauge
+restaurants_cache_entries 7
+# HELP restaurants_cache_bytes Memory taken by the cache's entries, in bytes.
+# TYPE restaurants_cache_bytes gauge
+restaurants_cache_bytes 4096
+# HELP restaurants_upstream_inflight Calls to the upstream under way.
+# TYPE restaurants_upstream_inflight gauge
+restaurants_upstream_inflight 2
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want),
+		"restaurants_cache_entries", "restaurants_cache_bytes", "restaurants_upstream_inflight"); err != nil {
+		t.Fatal(err)
+	}
+	// Only label pairs that occurred are exposed.
+	if n := testutil.CollectAndCount(m.requests); n != 1 {
+		t.Fatalf("request series = %d, want 1", n)
+	}
+	if n, err := testutil.GatherAndCount(m.Registry, "restaurants_build_info"); err != nil || n != 1 {
+		t.Fatalf("build info series = %d, %v", n, err)
+	}
+}
