@@ -22,8 +22,9 @@ if [[ -z "$upstream" ]]; then
 	"$bin/menu-api" --listen "$standin" &
 	pids+=($!)
 	upstream="http://$standin/api/"
+	# Wait until it accepts connections (bash's /dev/tcp: no curl needed).
 	for _ in $(seq 50); do
-		curl -fsS "http://$standin/-/healthz" >/dev/null 2>&1 && break
+		(exec 3<>"/dev/tcp/${standin%:*}/${standin##*:}") 2>/dev/null && break
 		sleep 0.1
 	done
 	echo "stand-in upstream on http://$standin/api/" >&2
