@@ -13,7 +13,7 @@ FUZZTIME    ?= 1m
 
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # --- build and run -----------------------------------------------------------
 
@@ -69,6 +69,40 @@ chart-test: ## render the chart with the Helm SDK and check it (no cluster, no D
 
 manifests: ## regenerate k8s/restaurants.yaml from the chart (a test fails when it is stale)
 	hack/manifests.sh
+
+# --- kind: a local cluster, with or without a registry -------------------------
+# hack/docker-engine.sh installs Debian's docker.io when no engine answers and
+# starts dockerd (idempotent). The node image is kindest/node when it can be
+# pulled and run here, otherwise the one hack/kind-node/build.sh builds (a
+# Debian rootfs + Kubernetes from Go modules, cached by a hash of its inputs).
+KIND_CLUSTER ?= restaurants
+KEEP_CLUSTER ?=
+E2E_TIMEOUT  ?= 50m
+
+.PHONY: docker-engine kind-node-image kind-up kind-down kind-test kind-e2e
+docker-engine: ## make sure a Docker engine answers (installs and starts Debian's docker.io)
+	hack/docker-engine.sh
+
+kind-node-image: docker-engine ## build the kind node image locally (no registry; cached)
+	hack/kind-node/build.sh
+
+kind-up: docker-engine ## create (or reuse) the kind cluster $(KIND_CLUSTER) with metrics-server
+	$(GO) run ./hack/kind up --name $(KIND_CLUSTER) --config k8s/kind.yaml
+
+kind-down: ## delete the kind cluster $(KIND_CLUSTER)
+	$(GO) run ./hack/kind down --name $(KIND_CLUSTER)
+
+kind-test: kind-up ## the cluster's own e2e: node, CoreDNS, kube-proxy, metrics API, a loaded image via Service and port-forward
+	$(GO) test -tags e2e -count=1 -v -run TestKindCluster ./internal/e2e/
+
+# hack/kind-e2e.sh: cluster up (reused when healthy) -> go test -tags e2e
+# (TestKindCluster, TestChartOnKind) -> cluster down unless KEEP_CLUSTER=1.
+# Knobs (environment): RESTAURANTS_E2E_FORWARD_LOAD (20s), RESTAURANTS_E2E_HPA_LOAD
+# (150s), RESTAURANTS_E2E_UPGRADE_LOAD (120s), RESTAURANTS_E2E_POD_LOSS_LOAD (60s),
+# RESTAURANTS_E2E_NAMESPACE (restaurants-e2e), RESTAURANTS_E2E_BUILD=0 (use the
+# images as they are), RESTAURANTS_E2E_SUMMARY=file (the summary table as Markdown).
+kind-e2e: ## the chart on kind: helm install+test, load via port-forward and in cluster, HPA, upgrade and pod loss under load
+	KIND_CLUSTER=$(KIND_CLUSTER) KEEP_CLUSTER=$(KEEP_CLUSTER) E2E_TIMEOUT=$(E2E_TIMEOUT) GO=$(GO) hack/kind-e2e.sh
 
 # --- benchmark ----------------------------------------------------------------
 # BENCH_FLAGS passes flags to the benchmark driver, e.g.
