@@ -1,43 +1,23 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/proctest"
 )
 
 // TestMain runs main itself when the test binary is started by
 // runMain, so that exit codes are checked on a real process.
-func TestMain(m *testing.M) {
-	if os.Getenv("TEST_RESTAURANT_MENU_MAIN") == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { proctest.Main(m, "TEST_RESTAURANT_MENU_MAIN", main) }
 
 func runMain(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append([]string{"TEST_RESTAURANT_MENU_MAIN=1", "PATH=" + os.Getenv("PATH")}, env...)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("running %v: %v", args, err)
-	}
-	return code, out.String(), errOut.String()
+	return proctest.Run(t, os.Args[0], "TEST_RESTAURANT_MENU_MAIN", env, args...)
 }
 
 func TestExitCodes(t *testing.T) {

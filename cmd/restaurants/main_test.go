@@ -1,27 +1,20 @@
 package main
 
 import (
-	"errors"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/proctest"
 )
 
 // TestMain runs main itself when the test binary is started by run, so
 // that the dispatch on argv[0] is checked on a real process started
 // through a symlink, as in the container image.
-func TestMain(m *testing.M) {
-	if os.Getenv("TEST_RESTAURANTS_MAIN") == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { proctest.Main(m, "TEST_RESTAURANTS_MAIN", main) }
 
 // links makes a directory of symlinks with these names to the test binary.
 func links(t *testing.T, names ...string) string {
@@ -42,20 +35,7 @@ func links(t *testing.T, names ...string) string {
 // run starts the binary as path (its argv[0]) and returns what it did.
 func run(t *testing.T, path string, env []string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cmd := exec.Command(path, args...)
-	cmd.Env = append([]string{"TEST_RESTAURANTS_MAIN=1", "PATH=" + os.Getenv("PATH")}, env...)
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exit):
-		code = exit.ExitCode()
-	default:
-		t.Fatalf("running %s %v: %v", path, args, err)
-	}
-	return code, out.String(), errOut.String()
+	return proctest.Run(t, path, "TEST_RESTAURANTS_MAIN", env, args...)
 }
 
 func TestDispatchOnProgramName(t *testing.T) {
