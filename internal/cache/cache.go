@@ -65,10 +65,21 @@ const (
 	StaleOnError
 )
 
-var stateNames = [...]string{"hit", "miss", "coalesced", "stale", "stale"}
-
 // String names the state as the relay's metrics do.
-func (s State) String() string { return stateNames[s] }
+func (s State) String() string {
+	switch s {
+	case Hit:
+		return "hit"
+	case Miss:
+		return "miss"
+	case Coalesced:
+		return "coalesced"
+	case Revalidating, StaleOnError:
+		return "stale"
+	default:
+		return "unknown"
+	}
+}
 
 // Result is the answer to a Get.
 type Result struct {

@@ -26,16 +26,55 @@ const (
 	numResults
 )
 
-var resultNames = [numResults]string{"hit", "miss", "coalesced", "stale", "none"}
-
 // String is the label value.
-func (r CacheResult) String() string { return resultNames[r] }
+func (r CacheResult) String() string {
+	switch r {
+	case Hit:
+		return "hit"
+	case Miss:
+		return "miss"
+	case Coalesced:
+		return "coalesced"
+	case Stale:
+		return "stale"
+	default:
+		return "none"
+	}
+}
 
-// Codes whose counters are resolved ahead; others are looked up per request.
-var commonCodes = [...]int{200, 304, 400, 404, 405, 502, 503, 504}
+// numCommonCodes is how many status codes codeIndex knows.
+const numCommonCodes = 8
 
-// Outcomes of upstream calls whose counters are resolved ahead.
-var outcomes = [...]string{"ok", "not_found", "http_error", "timeout", "refused", "rate_limited", "invalid", "too_large", "canceled"}
+// codeIndex is the slot of a common status code, whose counters are kept
+// once resolved, or -1 for a code looked up on each request.
+func codeIndex(code int) int {
+	switch code {
+	case 200:
+		return 0
+	case 304:
+		return 1
+	case 400:
+		return 2
+	case 404:
+		return 3
+	case 405:
+		return 4
+	case 502:
+		return 5
+	case 503:
+		return 6
+	case 504:
+		return 7
+	default:
+		return -1
+	}
+}
+
+// outcomes are the outcomes of upstream calls whose counters are resolved
+// ahead, so that each appears, at zero, from the start.
+func outcomes() []string {
+	return []string{"ok", "not_found", "http_error", "timeout", "refused", "rate_limited", "invalid", "too_large", "canceled"}
+}
 
 // Sources give the values of gauges read at scrape time.
 type Sources struct {
@@ -50,7 +89,7 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	requests    *prometheus.CounterVec
-	common      [numResults][len(commonCodes)]atomic.Pointer[prometheus.Counter]
+	common      [numResults][numCommonCodes]atomic.Pointer[prometheus.Counter]
 	upstream    *prometheus.CounterVec
 	byOutcome   map[string]prometheus.Counter
 	latency     prometheus.Histogram
@@ -80,14 +119,14 @@ func New(version string, src Sources) *Metrics {
 			Name: "restaurants_coalesced_waits_total",
 			Help: "Requests that waited for another request's upstream call instead of making their own.",
 		}),
-		byOutcome: make(map[string]prometheus.Counter, len(outcomes)),
+		byOutcome: make(map[string]prometheus.Counter),
 	}
 	stale := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "restaurants_stale_served_total",
 		Help: "Expired answers served: while one refresh runs (revalidate) or for a failed upstream (error).",
 	}, []string{"reason"})
 	m.staleServed = [2]prometheus.Counter{stale.WithLabelValues("revalidate"), stale.WithLabelValues("error")}
-	for _, o := range outcomes {
+	for _, o := range outcomes() {
 		m.byOutcome[o] = m.upstream.WithLabelValues(o)
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -119,21 +158,19 @@ func New(version string, src Sources) *Metrics {
 // Request counts one answered request. The counters of common codes are
 // looked up once, on first use, so that only label pairs that occur appear.
 func (m *Metrics) Request(code int, r CacheResult) {
-	for i, c := range commonCodes {
-		if c != code {
-			continue
-		}
-		p := &m.common[r][i]
-		if cnt := p.Load(); cnt != nil {
-			(*cnt).Inc()
-			return
-		}
-		cnt := m.requests.WithLabelValues(strconv.Itoa(code), r.String())
-		p.Store(&cnt)
-		cnt.Inc()
+	i := codeIndex(code)
+	if i < 0 {
+		m.requests.WithLabelValues(strconv.Itoa(code), r.String()).Inc()
 		return
 	}
-	m.requests.WithLabelValues(strconv.Itoa(code), r.String()).Inc()
+	p := &m.common[r][i]
+	if cnt := p.Load(); cnt != nil {
+		(*cnt).Inc()
+		return
+	}
+	cnt := m.requests.WithLabelValues(strconv.Itoa(code), r.String())
+	p.Store(&cnt)
+	cnt.Inc()
 }
 
 // Upstream counts one upstream call with its outcome and duration.
