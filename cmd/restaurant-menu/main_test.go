@@ -1,12 +1,12 @@
 package main
 
 import (
-	"net"
 	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
 	"github.com/scilifelab/restaurants/internal/proctest"
 )
@@ -33,12 +33,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	bad := httptest.NewServer(garbled)
 	defer bad.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String() + "/api/"
-	ln.Close()
+	closed := "http://" + loopbacktest.ClosedAddr(t) + "/api/"
 
 	env := []string{"RESTAURANTS_API=" + srv.URL + "/api/"}
 	cases := []struct {

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 )
 
 func mustRun(t *testing.T, cfg Config) *Report {
@@ -109,12 +111,7 @@ func TestRunPlaceholdersMakeDistinctPaths(t *testing.T) {
 
 func TestRunCountsTransportErrors(t *testing.T) {
 	// A port with nothing listening: every request is refused.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := loopbacktest.ClosedAddr(t)
 	rep := mustRun(t, Config{
 		Targets:     []Target{{URL: "http://" + addr + "/", Weight: 1}},
 		Connections: 2,

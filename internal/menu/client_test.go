@@ -3,13 +3,13 @@ package menu_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menu"
 	"github.com/scilifelab/restaurants/internal/menuapi"
 )
@@ -185,13 +185,8 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err = client(t, "http://"+addr+"/api/").Restaurants(context.Background())
+	addr := loopbacktest.ClosedAddr(t)
+	_, err := client(t, "http://"+addr+"/api/").Restaurants(context.Background())
 	var apiErr *menu.APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 0 || apiErr.Timeout() || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("err = %v", err)

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menu"
 	"github.com/scilifelab/restaurants/internal/menuapi"
 )
@@ -262,12 +262,7 @@ func TestNearMissSuggests(t *testing.T) {
 }
 
 func TestAPIDown(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := loopbacktest.ClosedAddr(t)
 	r := api(t, "http://"+addr+"/api/", "dufva")
 	if r.code != ExitAPI || r.stdout != "" || !strings.Contains(r.stderr, "cannot reach the menu API") || !strings.Contains(r.stderr, "connection refused") {
 		t.Fatalf("%+v", r)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/clocktest"
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 )
 
 // newTestClient returns a client for the upstream srv, its base at /api/.
@@ -297,12 +298,7 @@ func TestFetchTimeout(t *testing.T) {
 }
 
 func TestFetchRefused(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := loopbacktest.ClosedAddr(t)
 	c, err := New(Config{Base: mustBase(t, "http://"+addr+"/api/"), Timeout: 5 * time.Second, MaxBody: 1 << 20, MaxInflight: 1})
 	if err != nil {
 		t.Fatal(err)
