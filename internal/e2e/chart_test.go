@@ -139,21 +139,7 @@ func TestChartOnKind(t *testing.T) {
 			t.Fatalf("client for %s: %v", c.name, err)
 		}
 		c.cs = cs
-		eventually(ctx, t, time.Minute, func(ctx context.Context) error {
-			nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return err
-			}
-			if len(nodes.Items) == 0 {
-				return fmt.Errorf("no nodes")
-			}
-			for _, n := range nodes.Items {
-				if !nodeReady(n) {
-					return fmt.Errorf("node %s is not Ready", n.Name)
-				}
-			}
-			return nil
-		})
+		eventually(ctx, t, time.Minute, func(ctx context.Context) error { return nodesReady(ctx, cs) })
 		eventually(ctx, t, 3*time.Minute, func(ctx context.Context) error { return nodeMetricsPresent(ctx, cs) })
 		kc, err := os.CreateTemp(work, "kubeconfig-*")
 		if err != nil {

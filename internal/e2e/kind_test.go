@@ -87,21 +87,7 @@ func TestKindCluster(t *testing.T) {
 	logStage := stageLogger(t)
 
 	t.Run("NodeReady", func(t *testing.T) {
-		eventually(ctx, t, time.Minute, func(ctx context.Context) error {
-			nodes, err := c.cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return err
-			}
-			if len(nodes.Items) == 0 {
-				return fmt.Errorf("no nodes")
-			}
-			for _, n := range nodes.Items {
-				if !nodeReady(n) {
-					return fmt.Errorf("node %s is not Ready", n.Name)
-				}
-			}
-			return nil
-		})
+		eventually(ctx, t, time.Minute, func(ctx context.Context) error { return nodesReady(ctx, c.cs) })
 		logStage("node Ready")
 	})
 	for _, sys := range []struct{ name, selector string }{
@@ -171,6 +157,23 @@ func eventually(ctx context.Context, t *testing.T, timeout time.Duration, check 
 	if err != nil {
 		t.Fatalf("not within %s: %v", timeout, last)
 	}
+}
+
+// nodesReady fails unless the cluster has nodes and every one is Ready.
+func nodesReady(ctx context.Context, cs kubernetes.Interface) error {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	if len(nodes.Items) == 0 {
+		return fmt.Errorf("no nodes")
+	}
+	for _, n := range nodes.Items {
+		if !nodeReady(n) {
+			return fmt.Errorf("node %s is not Ready", n.Name)
+		}
+	}
+	return nil
 }
 
 func nodeReady(n corev1.Node) bool {
