@@ -127,9 +127,12 @@ bench: ## relay vs nginx proxy_cache vs bare net/http on 127.0.0.1, ratios from 
 
 # --- checks ------------------------------------------------------------------
 
-.PHONY: test
-test: fmt-check vet chart-lint ## gofmt, go vet, helm lint --strict, go test -race (hermetic: no internet, no Docker)
+.PHONY: test test-deps
+test: test-deps fmt-check vet chart-lint ## gofmt, go vet, helm lint --strict, go test -race (hermetic: no internet, no Docker)
 	$(GO) test -race -count=1 ./...
+
+test-deps: ## install the Debian packages the tests run for real (redis-server, prometheus, chromium, nginx-light) when missing
+	@hack/test-deps.sh
 
 .PHONY: vet
 vet: ## go vet
