@@ -4,9 +4,12 @@
 // from each request's intended send time, so a slow server cannot hide its
 // queueing: no coordinated omission). Every run is bounded in time.
 // Latencies go into an HDR histogram; the Report gives throughput,
-// percentiles, status codes, transport errors and bytes, and, when asked,
-// what the relay's Prometheus metrics say happened during the run. Main is
-// the loadtest command line around Run.
+// percentiles and the latency spectrum, status codes, transport errors and
+// bytes, a timeline of the run second by second (requests, errors, p50,
+// p99, max), what its probes read meanwhile (a counter or gauge of the
+// system under load, such as the upstream's calls), and, when asked, what
+// the relay's Prometheus metrics say happened during the run. Main is the
+// loadtest command line around Run.
 package loadtest
 
 import (
@@ -48,6 +51,9 @@ type Config struct {
 	// MetricsURL, when set, is the relay's admin /metrics URL: it is scraped
 	// before and after the run and the difference goes into Report.Metrics.
 	MetricsURL string
+	// Probes are read at the start, once per timeline interval and at the
+	// end of the run (Report.Probes); see MetricsProbe and Probe.
+	Probes []Probe
 }
 
 // Progress is a snapshot of a run in progress.
@@ -92,6 +98,13 @@ func (c *Config) withDefaults() (Config, error) {
 	case len(cfg.Targets) == 0:
 		return cfg, fmt.Errorf("%w: no targets: give at least one URL", ErrInvalidConfig)
 	}
+	names := map[string]bool{}
+	for _, p := range cfg.Probes {
+		if p.Name == "" || p.Read == nil || names[p.Name] {
+			return cfg, fmt.Errorf("%w: probe %q: a probe needs a name of its own and a Read function", ErrInvalidConfig, p.Name)
+		}
+		names[p.Name] = true
+	}
 	return cfg, nil
 }
 
@@ -103,6 +116,7 @@ type run struct {
 	method   *http.Request // what http.ReadResponse needs to know of the request
 	connects atomic.Int64
 	shards   []*shard
+	timeline *timelineRec
 	start    time.Time
 	deadline time.Time
 	issued   atomic.Int64
@@ -148,12 +162,16 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		}
 	}
 	nShards := min(cfg.Connections, 4*runtime.GOMAXPROCS(0))
+	r.timeline = &timelineRec{width: interval(cfg.Duration)}
 	for range nShards {
-		r.shards = append(r.shards, newShard())
+		r.shards = append(r.shards, newShard(r.timeline))
 	}
 
+	probes := newProbes(cfg.Probes, r.timeline.width)
+	probes.first(ctx)
 	r.start = time.Now()
 	r.deadline = r.start.Add(cfg.Duration)
+	probes.run(ctx, r.start)
 	var (
 		wg      sync.WaitGroup
 		tickets chan time.Time
@@ -184,6 +202,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	wg.Wait()
 	stopProgress()
 	rep := r.report(time.Since(r.start), missed)
+	rep.Probes = probes.finish(ctx, r.start)
 	if metricsClient != nil {
 		// The caller may have canceled ctx to end the run early; the report
 		// should still say what the relay did meanwhile.
@@ -293,7 +312,8 @@ func (w *worker) do(since time.Time) {
 	if w.picker.dynamic[i] {
 		var err error
 		if req, err = newWireRequest(w.cfg.Method, w.picker.expand(i, w.rng), w.cfg.Header); err != nil {
-			w.shard.record(time.Since(since), 0, 0, fmt.Errorf("building request: %w", err))
+			now := time.Now()
+			w.shard.record(now.Sub(since), now.Sub(w.start), 0, 0, fmt.Errorf("building request: %w", err))
 			return
 		}
 	}
@@ -302,7 +322,8 @@ func (w *worker) do(since time.Time) {
 		w.aborted.Add(1) // the caller gave up; not the server's fault
 		return
 	}
-	w.shard.record(time.Since(since), code, n, err)
+	now := time.Now()
+	w.shard.record(now.Sub(since), now.Sub(w.start), code, n, err)
 }
 
 // send performs one request on the worker's connection to the target's

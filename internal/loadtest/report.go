@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,6 +54,16 @@ type Report struct {
 	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
 	// Metrics is what the relay's metrics say happened during the run, when scraped.
 	Metrics *MetricsDelta `json:"metrics,omitempty"`
+	// Started is when the run began, so that other measurements can be
+	// placed on its timeline.
+	Started time.Time `json:"started"`
+	// Spectrum is the latency at percentiles from 50 to 99.99 (as far as
+	// the number of requests resolves), HdrHistogram's percentile distribution.
+	Spectrum []Quantile `json:"latency_spectrum_ms,omitempty"`
+	// Timeline is the run interval by interval.
+	Timeline *Timeline `json:"timeline,omitempty"`
+	// Probes are what Config.Probes read during the run.
+	Probes []ProbeSeries `json:"probes,omitempty"`
 
 	hist *hdrhistogram.Histogram
 }
@@ -108,6 +119,7 @@ func (r *run) report(elapsed time.Duration, missed int64) *Report {
 		Canceled:        r.aborted.Load(),
 		StatusCodes:     map[string]int64{},
 		ErrorKinds:      map[string]int64{},
+		Started:         r.start,
 		hist:            newHistogram(),
 	}
 	if r.cfg.Rate > 0 {
@@ -115,6 +127,7 @@ func (r *run) report(elapsed time.Duration, missed int64) *Report {
 	}
 	for _, s := range r.shards {
 		s.mu.Lock()
+		s.flushLocked()
 		rep.hist.Merge(s.hist)
 		rep.Requests += s.count
 		rep.TransportErrors += s.errs
@@ -135,7 +148,49 @@ func (r *run) report(elapsed time.Duration, missed int64) *Report {
 		rep.RequestsPerSecond = float64(rep.Requests) / elapsed.Seconds()
 	}
 	rep.Latency = Summarize(rep.hist)
+	rep.Spectrum = SpectrumOf(rep.hist)
+	rep.Timeline = r.timeline.timeline(elapsed)
 	return rep
+}
+
+// Quantile is the latency at one percentile.
+type Quantile struct {
+	Percentile float64 `json:"percentile"`
+	Millis     float64 `json:"ms"`
+}
+
+// At returns t as seconds from the run's start: where an event seen
+// elsewhere (an upgrade, a pod deleted) falls on the run's timeline.
+func (r *Report) At(t time.Time) float64 { return t.Sub(r.Started).Seconds() }
+
+// Probe returns the series of the probe of that name (false when the run had none).
+func (r *Report) Probe(name string) (ProbeSeries, bool) {
+	for _, p := range r.Probes {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return ProbeSeries{}, false
+}
+
+// SpectrumOf returns a histogram's (microseconds) latency at percentiles
+// evenly spaced on HdrHistogram's percentile axis, the distance from 100 %
+// on a log scale: from 50 % in twentieths of a "nine" up to 99.99 %, and
+// only as far as the number of values resolves (99.9 % needs a thousand).
+func SpectrumOf(h *hdrhistogram.Histogram) []Quantile {
+	n := h.TotalCount()
+	if n == 0 {
+		return nil
+	}
+	lo := math.Log10(2)                           // 50 %: 0.3 nines
+	hi := max(lo, min(4, math.Log10(float64(n)))) // the nines the count resolves
+	steps := max(1, int(math.Ceil((hi-lo)/0.05)))
+	out := make([]Quantile, 0, steps+1)
+	for i := 0; i <= steps; i++ {
+		p := 100 * (1 - math.Pow(10, -(lo+(hi-lo)*float64(i)/float64(steps))))
+		out = append(out, Quantile{Percentile: p, Millis: float64(h.ValueAtQuantile(p)) / 1000})
+	}
+	return out
 }
 
 // WriteJSON writes the report as indented JSON.

@@ -44,10 +44,10 @@ func TestSummarizeKnownData(t *testing.T) {
 }
 
 func TestShardRecordClampsAndClassifies(t *testing.T) {
-	s := newShard()
-	s.record(-time.Second, 200, 3, nil)
-	s.record(2*time.Hour, 503, 0, nil)
-	s.record(time.Millisecond, 0, 0, context.DeadlineExceeded)
+	s := newShard(&timelineRec{width: time.Second})
+	s.record(-time.Second, 0, 200, 3, nil)
+	s.record(2*time.Hour, 0, 503, 0, nil)
+	s.record(time.Millisecond, 0, 0, 0, context.DeadlineExceeded)
 	if s.count != 3 || s.errs != 1 || s.status[200] != 1 || s.status[503] != 1 || s.errKinds["timeout"] != 1 {
 		t.Fatalf("shard %+v", s)
 	}

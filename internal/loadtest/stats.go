@@ -39,15 +39,22 @@ type shard struct {
 	count    int64 // responses + transport errors
 	errs     int64 // transport errors
 	bytes    int64
-	_        [64]byte // keep shards on separate cache lines
+	// The timeline: this shard's requests of interval cur, merged into tl
+	// when a request of another interval finishes.
+	tl  *timelineRec
+	cur int
+	now *bucketRec
+	_   [64]byte // keep shards on separate cache lines
 }
 
-func newShard() *shard {
-	return &shard{hist: newHistogram(), status: make(map[int]int64), errKinds: make(map[string]int64)}
+func newShard(tl *timelineRec) *shard {
+	return &shard{hist: newHistogram(), status: make(map[int]int64), errKinds: make(map[string]int64),
+		tl: tl, now: newBucketRec()}
 }
 
-// record adds one finished request. A nil err means a response with status code.
-func (s *shard) record(latency time.Duration, code int, n int64, err error) {
+// record adds one finished request, which finished at offset at from the
+// run's start. A nil err means a response with status code.
+func (s *shard) record(latency, at time.Duration, code int, n int64, err error) {
 	us := latency.Microseconds()
 	if us < histMinMicros {
 		us = histMinMicros
@@ -55,21 +62,41 @@ func (s *shard) record(latency time.Duration, code int, n int64, err error) {
 	if us > histMaxMicros {
 		us = histMaxMicros
 	}
+	bucket := max(0, int(at/s.tl.width))
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bucket != s.cur {
+		s.flushLocked()
+		s.cur = bucket
+	}
 	_ = s.hist.RecordValue(us) // in range by construction
+	_ = s.now.hist.RecordValue(us)
 	s.count++
+	s.now.count++
 	s.bytes += n
 	if err != nil {
 		s.errs++
+		s.now.errs++
 		k := errorKind(err)
 		if _, ok := s.errKinds[k]; !ok && len(s.errKinds) >= maxErrorKinds {
 			k = "other"
 		}
 		s.errKinds[k]++
-	} else {
-		s.status[code]++
+		return
 	}
-	s.mu.Unlock()
+	s.status[code]++
+	if code >= 500 {
+		s.now.server++
+	}
+}
+
+// flushLocked merges the shard's current interval into the run's timeline.
+func (s *shard) flushLocked() {
+	if s.now.count == 0 {
+		return
+	}
+	s.tl.merge(s.cur, s.now)
+	s.now.reset()
 }
 
 // totals returns the shard's request and error counts so far.
