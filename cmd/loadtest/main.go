@@ -9,6 +9,8 @@
 //	loadtest [flags] -file targets.txt
 //
 // Every flag has an environment variable beside it (LOADTEST_ + upper snake case).
+// --report FILE.html also writes the run as a page of charts (this command
+// only: the image's multi-call binary leaves the charts out to stay small).
 // Exit status: 0 done, 1 more errors than --max-errors (or the metrics could not
 // be read), 2 bad usage.
 package main
@@ -19,12 +21,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/scilifelab/restaurants/internal/loadchart"
 	"github.com/scilifelab/restaurants/internal/loadtest"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := loadtest.Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
+	code := loadtest.Command{WriteHTML: loadchart.WriteRunPage}.Main(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv)
 	stop()
 	os.Exit(code)
 }

@@ -28,6 +28,18 @@ func (h *headers) Set(v string) error {
 	return nil
 }
 
+// Command is the loadtest command line. WriteHTML, when set, writes the
+// page of --report; without it (the image's multi-call binary leaves the
+// charts out to stay small) --report is refused with that reason.
+type Command struct {
+	WriteHTML func(path, title string, r *Report) error
+}
+
+// Main is Command{}.Main: the command line without the HTML report writer.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	return Command{}.Main(ctx, args, stdout, stderr, lookup)
+}
+
 // Main is the loadtest command line: it reads the flags from args (without
 // the program name) and the environment (lookup, variables LOADTEST_ + the
 // flag in upper snake case), runs the load until ctx is done or the run's
@@ -36,7 +48,7 @@ func (h *headers) Set(v string) error {
 // line is shown when stderr is a terminal. It returns the exit status: 0
 // done, 1 more errors than -max-errors or the metrics could not be read, 2
 // bad usage.
-func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -help prints the usage
 	var (
@@ -52,6 +64,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 		maxErrors = fs.Int64("max-errors", 0, "exit 1 when transport errors + 5xx answers + missed requests exceed this (-1: never)")
 		metrics   = fs.String("metrics", "", "the relay's admin /metrics URL, scraped before and after the run")
 		progress  = fs.String("progress", "auto", "live progress line on stderr each second: auto (when stderr is a terminal), always, never")
+		htmlOut   = fs.String("report", "", "also write an HTML report of the run to this file: latency spectrum, throughput, latency and errors over time, and upstream calls over time when -metrics is given")
 		hdrs      headers
 	)
 	fs.Var(&hdrs, "header", "request header \"Name: value\" (repeatable)")
@@ -91,6 +104,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 		Timeout:     *timeout,
 		Insecure:    *insecure,
 		MetricsURL:  *metrics,
+	}
+	if *htmlOut != "" && c.WriteHTML == nil {
+		fmt.Fprintln(stderr, "loadtest: -report: this build has no HTML report writer (the image's multi-call binary leaves it out to stay small); use cmd/loadtest (make build: bin/loadtest)")
+		return 2
+	}
+	if *metrics != "" && *htmlOut != "" {
+		cfg.Probes = append(cfg.Probes, MetricsProbe("relay upstream calls", *metrics, MetricUpstreamRequests, true, *insecure))
 	}
 	if *conns < 1 {
 		fmt.Fprintf(stderr, "loadtest: -c %d: need at least one connection\n", *conns)
@@ -133,6 +153,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 		fmt.Fprintf(stderr, "loadtest: %v\n", err)
 		return 1
 	}
+	if *htmlOut != "" {
+		if err := c.WriteHTML(*htmlOut, "loadtest: "+targetsTitle(targets), rep); err != nil {
+			fmt.Fprintf(stderr, "loadtest: -report %s: %v\n", *htmlOut, err)
+			return 1
+		}
+	}
 	if *maxErrors >= 0 && rep.Errors() > *maxErrors {
 		fmt.Fprintf(stderr, "loadtest: %d errors (transport %d, 5xx %d, missed %d) exceed -max-errors %d\n",
 			rep.Errors(), rep.TransportErrors, rep.ServerErrors, rep.Missed, *maxErrors)
@@ -143,6 +169,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 		return 1
 	}
 	return 0
+}
+
+// targetsTitle names a run by its first target.
+func targetsTitle(ts []Target) string {
+	if len(ts) == 1 {
+		return ts[0].URL
+	}
+	return fmt.Sprintf("%s and %d more targets", ts[0].URL, len(ts)-1)
 }
 
 // targetsFrom takes targets from the arguments, or from a file.

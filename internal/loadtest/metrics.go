@@ -230,3 +230,25 @@ func newMetricsClient(insecure bool) *http.Client {
 	}
 	return &http.Client{Timeout: 10 * time.Second, Transport: t}
 }
+
+// MetricsProbe returns a probe that reads the sum of a metric's series
+// (all label values) from the Prometheus exposition at url, such as
+// MetricUpstreamRequests from the relay's admin /metrics. A metric missing
+// from the exposition is a failed read.
+func MetricsProbe(name, url, metric string, counter, insecure bool) Probe {
+	t := &http.Transport{DisableKeepAlives: true}
+	if insecure {
+		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // asked for by the user
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: t}
+	return Probe{Name: name, Counter: counter, Read: func(ctx context.Context) (float64, error) {
+		s, err := ScrapeMetrics(ctx, client, url)
+		if err != nil {
+			return 0, err
+		}
+		if !s.Has(metric) {
+			return 0, fmt.Errorf("metric %s not exposed at %s", metric, url)
+		}
+		return s.Sum(metric), nil
+	}}
+}

@@ -1,0 +1,174 @@
+package loadchart
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"image/png"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scilifelab/restaurants/internal/app"
+	"github.com/scilifelab/restaurants/internal/browsertest"
+	"github.com/scilifelab/restaurants/internal/loadtest"
+	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/report/reporttest"
+)
+
+// startRelay serves the relay in this process in front of the stand-in at
+// upstream and returns its base and admin URLs.
+func startRelay(t *testing.T, upstream string, flags ...string) (base, admin string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--upstream", upstream + "/api/", "--drain-delay=0", "--log-level=warn"}, flags...)
+	cfg, err := app.ParseFlags(args, func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln, adminLn) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	})
+	return "http://" + ln.Addr().String(), "http://" + adminLn.Addr().String()
+}
+
+func standIn(t *testing.T) *httptest.Server {
+	t.Helper()
+	h, err := menuapi.New(menuapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// runWant are the charts of a one-run page with -metrics.
+func runWant() []reporttest.Want {
+	return []reporttest.Want{
+		{ID: "run-spectrum", Series: []string{"latency"}},
+		{ID: "run-throughput", Series: []string{"req/s"}},
+		{ID: "run-latency", Series: []string{"p50", "p99", "max"}},
+		{ID: "run-errors", Series: []string{"errors/s"}},
+		{ID: "run-probe-1", Series: []string{"relay upstream calls"}},
+	}
+}
+
+// loadtest --report against a real relay (in this process) writes a page
+// whose every chart a real browser draws, with upstream calls over time
+// from the relay's metrics; and the check fails when a chart is removed
+// from the page or drawn empty.
+func TestLoadtestReportInBrowser(t *testing.T) {
+	up := standIn(t)
+	relay, admin := startRelay(t, up.URL, "--cache-ttl=1s")
+	page := filepath.Join(t.TempDir(), "run.html")
+	var out, errOut bytes.Buffer
+	code := loadtest.Command{WriteHTML: WriteRunPage}.Main(context.Background(),
+		[]string{"-c", "4", "-d", "3s", "-metrics", admin + "/metrics", "-report", page, relay + "/restaurant/dufva", relay + "/restaurant"},
+		&out, &errOut, func(string) (string, bool) { return "", false })
+	if code != 0 {
+		t.Fatalf("loadtest exit %d: %s", code, errOut.String())
+	}
+	found := reporttest.Check(t, page, runWant())
+	for _, c := range found.Charts {
+		if c.ID == "run-probe-1" && !slices.Contains(c.Texts, "relay upstream calls over time") {
+			t.Errorf("the probe chart is titled %v", c.Texts)
+		}
+	}
+	b := browsertest.New(t)
+	shot := filepath.Join(t.TempDir(), "run.png")
+	if err := reporttest.Screenshot(b, page, "#run .charts", shot); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.Open(shot); err != nil {
+		t.Fatal(err)
+	} else {
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width < 1000 || cfg.Height < 600 {
+			t.Errorf("screenshot %dx%d, %v: want the charts as a PNG at the page's width", cfg.Width, cfg.Height, err)
+		}
+	}
+
+	// The same page with one chart taken out, and one drawn empty: the
+	// check must name both.
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := regexp.MustCompile(`(?s)<figure class="chart" id="run-throughput".*?</figure>`)
+	empty := regexp.MustCompile(`(?s)(<figure class="chart" id="run-latency"[^>]*>).*?</svg>`)
+	if !cut.Match(html) || !empty.Match(html) {
+		t.Fatal("the page's figures are not where the test looks for them")
+	}
+	broken := empty.ReplaceAll(cut.ReplaceAll(html, nil), []byte("$1<svg></svg>"))
+	brokenPath := filepath.Join(t.TempDir(), "broken.html")
+	if err := os.WriteFile(brokenPath, broken, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := reporttest.Inspect(b, brokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probs := strings.Join(reporttest.Problems(p, runWant()), "\n")
+	for _, want := range []string{`chart "run-throughput" is missing`, `chart "run-latency" has 0 drawn paths`} {
+		if !strings.Contains(probs, want) {
+			t.Errorf("problems of the broken page lack %q:\n%s", want, probs)
+		}
+	}
+}
+
+// The image's loadtest (Main, without the chart writer) refuses --report
+// with the reason, before any load.
+func TestReportRefusedWithoutWriter(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	code := loadtest.Main(context.Background(), []string{"-n", "5", "-report", filepath.Join(t.TempDir(), "x.html"), srv.URL},
+		&out, &errOut, func(string) (string, bool) { return "", false })
+	if code != 2 || !strings.Contains(errOut.String(), "no HTML report writer") || hits.Load() != 0 {
+		t.Errorf("exit %d, %d requests, stderr %q", code, hits.Load(), errOut.String())
+	}
+}
+
+// A page cannot be written when there is nothing to draw: the error says
+// which chart.
+func TestPageOfNothingFails(t *testing.T) {
+	err := WriteRunPage(filepath.Join(t.TempDir(), "x.html"), "nothing", &loadtest.Report{Timeline: &loadtest.Timeline{IntervalSeconds: 1}, Started: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "run-spectrum") {
+		t.Errorf("err %v, want the empty spectrum named", err)
+	}
+	var target *os.PathError
+	if errors.As(err, &target) {
+		t.Errorf("failed on the file, not on the chart: %v", err)
+	}
+}
