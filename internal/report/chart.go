@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -312,7 +313,7 @@ func scaleOf(a Axis) (plot.Normalizer, plot.Ticker) {
 	)
 	switch a.Scale {
 	case Log:
-		norm, tick = plot.LogScale{}, plot.LogTicks{Prec: -1}
+		norm, tick = plot.LogScale{}, plot.TickerFunc(logTicks)
 	case Percentile:
 		norm, tick = percentileScale{}, plot.TickerFunc(percentileTicks)
 	}
@@ -329,6 +330,35 @@ func scaleOf(a Axis) (plot.Normalizer, plot.Ticker) {
 		})
 	}
 	return norm, tick
+}
+
+// logTicks marks 1 to 9 times each power of ten in range and labels the
+// powers of ten, and 2 and 5 times them too when the range spans less than
+// two decades (so that a narrow range still reads).
+func logTicks(lo, hi float64) []plot.Tick {
+	if lo <= 0 || hi <= lo {
+		return nil
+	}
+	labelled := []float64{1}
+	if math.Log10(hi/lo) < 2 {
+		labelled = []float64{1, 2, 5}
+	}
+	var out []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		p := math.Pow(10, e)
+		for m := 1.0; m <= 9; m++ {
+			v := m * p
+			if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+				continue
+			}
+			t := plot.Tick{Value: v}
+			if slices.Contains(labelled, m) {
+				t.Label = Number(v)
+			}
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // relabel writes a ticker's labels with Number (60,000 rather than 60000.00).

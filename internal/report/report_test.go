@@ -124,3 +124,24 @@ func TestNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestLogTicks(t *testing.T) {
+	labels := func(lo, hi float64) string {
+		var l []string
+		for _, tk := range logTicks(lo, hi) {
+			if tk.Label != "" {
+				l = append(l, tk.Label)
+			}
+		}
+		return strings.Join(l, " ")
+	}
+	if got := labels(8.9, 24); got != "10 20" {
+		t.Errorf("8.9 to 24: %q, want 10 20", got)
+	}
+	if got := labels(0.3, 900); got != "1 10 100" {
+		t.Errorf("0.3 to 900: %q, want the powers of ten", got)
+	}
+	if got := labels(0.05, 0.5); got != "0.05 0.1 0.2 0.5" {
+		t.Errorf("0.05 to 0.5: %q", got)
+	}
+}
