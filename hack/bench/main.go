@@ -2,6 +2,8 @@
 // net/http handler on this machine: it builds the relay and the stand-in
 // upstream, starts everything on 127.0.0.1, loads each system alternately
 // with the same load and prints Markdown tables with ratios against nginx.
+// With -out DIR it also writes them to DIR/bench.md, the results to
+// DIR/bench.json and an HTML report of charts to DIR/bench.html.
 // It never contacts anything but loopback, and every run is bounded in time.
 //
 //	go run ./hack/bench [flags]
@@ -41,13 +43,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -help prints the usage
 	var (
-		scenarios = fs.String("scenarios", strings.Join(bench.ScenarioNames(), ","), "scenarios to run, comma separated")
+		scenarios = fs.String("scenarios", strings.Join(bench.DefaultScenarios(), ","), "scenarios to run, comma separated, of "+strings.Join(bench.ScenarioNames(), ","))
 		conns     = fs.Int("c", 20, "connections of the closed loop")
 		duration  = fs.Duration("d", 10*time.Second, "length of one run")
 		rounds    = fs.Int("rounds", 2, "runs per system and scenario (alternating A B A B)")
 		ttlDur    = fs.Duration("ttl-d", 30*time.Second, "length of the TTL 1s run")
 		memDur    = fs.Duration("mem-d", 15*time.Second, "length of one distinct-key flood")
 		memMB     = fs.String("mem-cache-mb", "16,64", "cache sizes (MiB) of the memory scenario, comma separated")
+		sweepC    = fs.String("sweep-c", "20,200,2000", "connection counts of the sweep (at the fewest keys), comma separated")
+		sweepKeys = fs.String("sweep-keys", "13,1000,100000", "distinct key counts of the sweep (at the fewest connections), comma separated")
+		sweepDur  = fs.Duration("sweep-d", 5*time.Second, "length of one sweep run")
+		outDir    = fs.String("out", "", "also write bench.md, bench.json and bench.html (the report with charts) into this directory")
 		nginx     = fs.String("nginx", "", "path of nginx (default: looked up; left out when missing)")
 		binDir    = fs.String("bin", "", "directory with prebuilt restaurants and menu-api (default: go build them)")
 		dir       = fs.String("dir", "", "working directory for logs, nginx and profiles (default: a new temporary one, removed unless -keep)")
@@ -83,6 +89,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: -mem-cache-mb: %v\n", err)
 		return 2
 	}
+	swConns, err := parseInts(*sweepC)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: -sweep-c: %v\n", err)
+		return 2
+	}
+	swKeys, err := parseInts(*sweepKeys)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: -sweep-keys: %v\n", err)
+		return 2
+	}
 	work := *dir
 	kept := true
 	if work == "" {
@@ -114,6 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		BareBin: self, Dir: work, Connections: *conns, Duration: *duration, Rounds: *rounds,
 		RelayFlags: strings.Fields(*relayFlag), RelayEnv: strings.Fields(*relayEnv),
 		TTLDuration: *ttlDur, MemoryDuration: *memDur, MemoryCacheMB: sizes, Profile: *profile, Log: stderr,
+		SweepConnections: swConns, SweepKeys: swKeys, SweepDuration: *sweepDur,
 	}
 	if *bBin != "" || *bFlags != "" || *bEnv != "" {
 		opts.RelayB = &bench.RelayVariant{Bin: *bBin, Flags: strings.Fields(*bFlags), Env: strings.Fields(*bEnv)}
@@ -123,16 +140,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			opts.Scenarios = append(opts.Scenarios, s)
 		}
 	}
-	fmt.Fprintf(stdout, "## benchmark: %d cores, %s, Go %s\n", runtime.NumCPU(), runtime.GOOS, runtime.Version())
+	machine := fmt.Sprintf("%d cores, %s, Go %s", runtime.NumCPU(), runtime.GOOS, runtime.Version())
+	var md strings.Builder
+	out := io.MultiWriter(stdout, &md)
+	fmt.Fprintf(out, "## benchmark: %s\n", machine)
 	if kept {
 		fmt.Fprintf(stderr, "bench: working directory %s\n", work)
 	}
-	res, err := bench.Run(ctx, opts, stdout)
+	started := time.Now()
+	res, err := bench.Run(ctx, opts, out)
+	if res != nil {
+		fmt.Fprintf(stderr, "bench: took %v\n", time.Since(started).Round(time.Second))
+	}
 	if *jsonOut != "" && res != nil {
-		if b, jerr := json.MarshalIndent(res, "", "  "); jerr == nil {
-			if werr := os.WriteFile(*jsonOut, b, 0o644); werr != nil {
-				fmt.Fprintf(stderr, "bench: %v\n", werr)
+		if werr := writeJSON(*jsonOut, res); werr != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", werr)
+		}
+	}
+	if *outDir != "" && res != nil {
+		title := "make bench: the relay, nginx's proxy cache and a bare net/http handler"
+		sub := fmt.Sprintf("%s, %s; bench %s", machine, res.Started.Format("2006-01-02 15:04 UTC"), strings.Join(args, " "))
+		if werr := writeOutputs(*outDir, md.String(), res, title, sub); werr != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", werr)
+			if err == nil {
+				return 1
 			}
+		} else {
+			fmt.Fprintf(stderr, "bench: wrote %s (report), bench.md and bench.json\n", filepath.Join(*outDir, "bench.html"))
 		}
 	}
 	if err != nil {
@@ -145,6 +179,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeJSON writes the results as indented JSON.
+func writeJSON(path string, res *bench.Results) error {
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return fmt.Errorf("results as JSON: %w", err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeOutputs writes the Markdown, the JSON and the HTML report into dir.
+func writeOutputs(dir, md string, res *bench.Results, title, subtitle string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(md), 0o644); err != nil {
+		return fmt.Errorf("-out: %w", err)
+	}
+	if err := writeJSON(filepath.Join(dir, "bench.json"), res); err != nil {
+		return err
+	}
+	return res.Page(title, subtitle).WriteFile(filepath.Join(dir, "bench.html"))
 }
 
 // binaries returns the relay and stand-in binaries, building them when no directory is given.

@@ -22,6 +22,8 @@ func TestParseInts(t *testing.T) {
 func TestUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"-mem-cache-mb", "lots"},
+		{"-sweep-c", "20,many"},
+		{"-sweep-keys", "0"},
 		{"-rounds", "many"},
 		{"-bin", t.TempDir()}, // no binaries there
 	} {

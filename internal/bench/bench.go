@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/loadtest"
@@ -45,6 +46,12 @@ type Options struct {
 	// MemoryDuration is the length of one memory flood (20s); MemoryCacheMB the cache sizes tried.
 	MemoryDuration time.Duration
 	MemoryCacheMB  []int
+	// SweepConnections and SweepKeys are the sweep's values: connections
+	// (at the first key count) and distinct keys (at the first connection
+	// count); SweepDuration is the length of one of its runs.
+	SweepConnections []int
+	SweepKeys        []int
+	SweepDuration    time.Duration
 	// Profile captures the relay's CPU and allocation profiles during its
 	// first hot-key run, into Dir.
 	Profile bool
@@ -66,11 +73,25 @@ const (
 	ScenarioTTL    = "ttl1"
 	ScenarioSlow   = "slow"
 	ScenarioMemory = "memory"
+	ScenarioSweep  = "sweep"
 )
 
 // ScenarioNames lists every scenario in the order they run.
 func ScenarioNames() []string {
-	return []string{ScenarioHot, ScenarioMixed, ScenarioTTL, ScenarioSlow, ScenarioMemory}
+	return []string{ScenarioHot, ScenarioMixed, ScenarioTTL, ScenarioSlow, ScenarioMemory, ScenarioSweep}
+}
+
+// DefaultScenarios are the scenarios run when none are asked for.
+func DefaultScenarios() []string { return ScenarioNames() }
+
+// Relay flags that scenarios need, each passed only to a relay build that
+// knows it. nginx has no upstream call budget, so the relay is compared
+// without one; and distinct keys made of query strings need the relay to
+// keep the query (nginx keys on the whole request URI anyway).
+func noBudget() []string  { return []string{"--upstream-rate=0"} }
+func queryKeys() []string { return []string{"--forward-query", "--upstream-rate=0"} }
+func relayFlagsNote() string {
+	return "relay flags per scenario: --upstream-rate=0 everywhere (nginx has no call budget); --forward-query too for query-string keys (memory, sweep), each only where the relay build has the flag"
 }
 
 // restaurantIDs are the stand-in's restaurants.
@@ -89,6 +110,7 @@ type scenario struct {
 	systems  []string
 	keys     int // distinct cacheable keys (0: unbounded)
 	targets  func(base string) []loadtest.Target
+	flags    []string // relay flags (see noBudget)
 }
 
 func hotTargets(base string) []loadtest.Target {
@@ -120,13 +142,13 @@ func (o Options) scenarios() []scenario {
 	}
 	return []scenario{
 		{name: ScenarioHot, title: fmt.Sprintf("one hot key, c=%d, TTL 10s, upstream 50 ms", o.Connections),
-			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, keys: 1, targets: hotTargets},
+			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, keys: 1, targets: hotTargets, flags: noBudget()},
 		{name: ScenarioMixed, title: fmt.Sprintf("list + 12 restaurants + 1.4%% random unknown paths, c=%d, TTL 10s, upstream 50 ms", o.Connections),
-			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, targets: mixedTargets},
+			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, targets: mixedTargets, flags: noBudget()},
 		{name: ScenarioTTL, title: fmt.Sprintf("list + 12 restaurants, TTL 1s for %v, c=%d, upstream 50 ms", o.TTLDuration, o.Connections),
-			latency: 50 * time.Millisecond, ttl: time.Second, duration: o.TTLDuration, rounds: 1, systems: proxies, keys: 13, targets: allTargets},
+			latency: 50 * time.Millisecond, ttl: time.Second, duration: o.TTLDuration, rounds: 1, systems: proxies, keys: 13, targets: allTargets, flags: noBudget()},
 		{name: ScenarioSlow, title: fmt.Sprintf("list + 12 restaurants, slow upstream (2 s), TTL 5s, c=%d", o.Connections),
-			latency: 2 * time.Second, ttl: 5 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: proxies, keys: 13, targets: allTargets},
+			latency: 2 * time.Second, ttl: 5 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: proxies, keys: 13, targets: allTargets, flags: noBudget()},
 	}
 }
 
@@ -140,7 +162,13 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 	}
 	want := o.Scenarios
 	if len(want) == 0 {
-		want = ScenarioNames()
+		want = DefaultScenarios()
+	}
+	if slices.Contains(want, ScenarioSweep) {
+		if o.SweepDuration <= 0 || len(o.SweepConnections) == 0 || len(o.SweepKeys) == 0 ||
+			slices.ContainsFunc(o.SweepConnections, func(n int) bool { return n <= 0 }) || slices.ContainsFunc(o.SweepKeys, func(n int) bool { return n <= 0 }) {
+			return nil, errors.New("the sweep needs a duration > 0 and connection and key counts > 0")
+		}
 	}
 	for _, name := range want {
 		if !slices.Contains(ScenarioNames(), name) {
@@ -155,7 +183,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 		fmt.Fprintf(o.Log, "bench: %v\n", err)
 	}
 	o.NginxBin = nginx
-	res := &Results{Started: time.Now().UTC()}
+	res := &Results{Started: time.Now().UTC(), Notes: []string{relayFlagsNote()}}
 	for _, sc := range o.scenarios() {
 		if !slices.Contains(want, sc.name) {
 			continue
@@ -178,6 +206,17 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 		res.Memory = mr
 		mr.writeTable(out)
 	}
+	if slices.Contains(want, ScenarioSweep) {
+		sw, err := runSweep(ctx, o, nginx != "")
+		if sw != nil {
+			res.Sweep = sw
+			sw.writeTables(out)
+		}
+		if err != nil {
+			return res, fmt.Errorf("scenario sweep: %w", err)
+		}
+	}
+	res.Finished = time.Now().UTC()
 	return res, nil
 }
 
@@ -186,63 +225,79 @@ func runScenario(ctx context.Context, o Options, sc scenario) (*ScenarioResult, 
 	e := &env{opts: o, dir: o.Dir}
 	defer e.stopAll()
 	fmt.Fprintf(o.Log, "== %s: %s\n", sc.name, sc.title)
-	args := relayArgs{ttl: sc.ttl, negativeTTL: 5 * time.Second, cacheMB: 64}
+	args := relayArgs{ttl: sc.ttl, negativeTTL: 5 * time.Second, cacheMB: 64, keys: max(sc.keys, 1000), flags: sc.flags}
 	var systems []*system
 	for _, name := range sc.systems {
-		var (
-			s   *system
-			err error
-		)
-		switch name {
-		case SystemRelay, SystemRelayB, SystemNginx:
-			up, uerr := e.startStandIn(ctx, "menu-api-for-"+name, sc.latency)
-			if uerr != nil {
-				return nil, uerr
-			}
-			if name != SystemNginx {
-				s, err = e.startRelay(ctx, up, args, e.variant(name))
-			} else {
-				s, err = e.startNginx(ctx, up, args)
-			}
-		case SystemBare:
-			// The ceiling answers with the bytes the proxies serve for the first target.
-			up, uerr := e.startStandIn(ctx, "menu-api-for-body", 0)
-			if uerr != nil {
-				return nil, uerr
-			}
-			path := sc.targets("")[0].URL
-			body, gerr := get(ctx, "http://"+up.addr+"/api"+path)
-			up.proc.stop(5 * time.Second)
-			if gerr != nil {
-				return nil, gerr
-			}
-			s, err = e.startBare(ctx, body)
-		}
+		s, err := e.startSystem(ctx, name, sc.latency, args, sc.targets("")[0].URL)
 		if err != nil {
 			return nil, err
 		}
 		systems = append(systems, s)
 	}
+	return loadScenario(ctx, o, sc, systems)
+}
+
+// startSystem starts one system, with its own stand-in upstream of the
+// given latency; the bare handler answers with the bytes the proxies serve
+// for path.
+func (e *env) startSystem(ctx context.Context, name string, latency time.Duration, args relayArgs, path string) (*system, error) {
+	switch name {
+	case SystemRelay, SystemRelayB, SystemNginx:
+		up, err := e.startStandIn(ctx, "menu-api-for-"+strings.ReplaceAll(name, " ", "-"), latency)
+		if err != nil {
+			return nil, err
+		}
+		if name != SystemNginx {
+			return e.startRelay(ctx, up, args, e.variant(name))
+		}
+		return e.startNginx(ctx, up, args)
+	case SystemBare:
+		up, err := e.startStandIn(ctx, "menu-api-for-body", 0)
+		if err != nil {
+			return nil, err
+		}
+		body, gerr := get(ctx, "http://"+up.addr+"/api"+path)
+		e.stopLast()
+		if gerr != nil {
+			return nil, gerr
+		}
+		return e.startBare(ctx, body)
+	}
+	return nil, fmt.Errorf("unknown system %q", name)
+}
+
+// loadScenario runs the scenario's rounds against systems, alternating.
+func loadScenario(ctx context.Context, o Options, sc scenario, systems []*system) (*ScenarioResult, error) {
 	sr := &ScenarioResult{Name: sc.name, Title: sc.title, TTLSeconds: sc.ttl.Seconds(), DurationSeconds: sc.duration.Seconds(),
-		Rounds: sc.rounds, Keys: sc.keys, Connections: o.Connections}
+		Rounds: sc.rounds, Keys: sc.keys, Connections: o.Connections, RelayFlags: map[string][]string{}}
+	for _, s := range systems {
+		if s.metricsURL != "" {
+			sr.RelayFlags[s.name] = s.flags
+		}
+	}
 	for round := 1; round <= sc.rounds; round++ {
 		for _, s := range systems {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
 			profile := o.Profile && round == 1 && s.name == SystemRelay && sc.name == ScenarioHot
-			run, err := loadOnce(ctx, o, sc, s, profile)
+			run, err := loadOnce(ctx, o, s, loadSpec{targets: sc.targets(s.base), connections: o.Connections, duration: sc.duration}, profile)
 			if err != nil {
 				return nil, fmt.Errorf("%s round %d: %w", s.name, round, err)
 			}
 			run.Round = round
-			fmt.Fprintf(o.Log, "   %-14s round %d: %8.0f req/s  p50 %7.3f  p99 %7.3f  p99.9 %7.3f ms  errors %d  upstream calls %s  CPU %.1f µs/req\n",
-				s.name, round, run.Report.RequestsPerSecond, run.Report.Latency.P50, run.Report.Latency.P99, run.Report.Latency.P999,
-				run.Report.Errors(), callsText(run.UpstreamCalls), run.CPUMicrosPerRequest)
+			fmt.Fprintf(o.Log, "   %-14s round %d: %s\n", s.name, round, run.line())
 			sr.Runs = append(sr.Runs, *run)
 		}
 	}
 	return sr, nil
+}
+
+// line is a run's numbers for the progress log.
+func (run *LoadRun) line() string {
+	l := run.Report.Latency
+	return fmt.Sprintf("%8.0f req/s  p50 %7.3f  p99 %7.3f  p99.9 %7.3f ms  errors %d  upstream calls %s  CPU %.1f µs/req",
+		run.Report.RequestsPerSecond, l.P50, l.P99, l.P999, run.Report.Errors(), callsText(run.UpstreamCalls), run.CPUMicrosPerRequest)
 }
 
 func callsText(n int64) string {
@@ -252,8 +307,25 @@ func callsText(n int64) string {
 	return fmt.Sprint(n)
 }
 
-// loadOnce runs the scenario's load once against one system.
-func loadOnce(ctx context.Context, o Options, sc scenario, s *system, profile bool) (*LoadRun, error) {
+// loadSpec is one load run's shape.
+type loadSpec struct {
+	targets     []loadtest.Target
+	connections int
+	duration    time.Duration
+}
+
+// upstreamProbe reads the stand-in's count of answered API requests.
+func upstreamProbe(up *standIn) loadtest.Probe {
+	return loadtest.Probe{Name: "upstream calls", Counter: true, Read: func(ctx context.Context) (float64, error) {
+		n, err := up.requests(ctx)
+		return float64(n), err
+	}}
+}
+
+// loadOnce runs one load against one system: the report, with its
+// timeline and the stand-in's calls read every second, the upstream calls
+// and the server's CPU time during the run.
+func loadOnce(ctx context.Context, o Options, s *system, l loadSpec, profile bool) (*LoadRun, error) {
 	var before int64 = -1
 	if s.upstream != nil {
 		n, err := s.upstream.requests(ctx)
@@ -262,21 +334,27 @@ func loadOnce(ctx context.Context, o Options, sc scenario, s *system, profile bo
 		}
 		before = n
 	}
-	cpuBefore, err := treeCPU(s.proc.pid())
-	if err != nil {
-		return nil, err
+	var cpuBefore time.Duration
+	if s.cpu != nil {
+		var err error
+		if cpuBefore, err = s.cpu(); err != nil {
+			return nil, err
+		}
 	}
 	cfg := loadtest.Config{
-		Targets:     sc.targets(s.base),
-		Connections: o.Connections,
-		Duration:    sc.duration,
+		Targets:     l.targets,
+		Connections: l.connections,
+		Duration:    l.duration,
 		Timeout:     10 * time.Second,
 		MetricsURL:  s.metricsURL,
+	}
+	if s.upstream != nil {
+		cfg.Probes = []loadtest.Probe{upstreamProbe(s.upstream)}
 	}
 	var profErr chan error
 	if profile {
 		profErr = make(chan error, 1)
-		secs := max(1, int(sc.duration.Seconds())-2)
+		secs := max(1, int(l.duration.Seconds())-2)
 		go func() {
 			profErr <- fetchTo(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.adminURL, secs), filepath.Join(o.Dir, "relay-hot.cpu.pprof"))
 		}()
@@ -294,13 +372,17 @@ func loadOnce(ctx context.Context, o Options, sc scenario, s *system, profile bo
 		}
 		fmt.Fprintf(o.Log, "   profiles: go tool pprof -top %s %s\n", o.RelayBin, filepath.Join(o.Dir, "relay-hot.cpu.pprof"))
 	}
-	if s.proc.exited() {
-		return nil, fmt.Errorf("%s died during the run: %v\n%s", s.name, s.proc.err, s.proc.tail(10))
+	if s.check != nil {
+		if err := s.check(); err != nil {
+			return nil, err
+		}
 	}
 	run := &LoadRun{System: s.name, Report: rep, UpstreamCalls: -1}
-	if cpuAfter, err := treeCPU(s.proc.pid()); err == nil && rep.Requests > 0 {
-		run.CPUSeconds = (cpuAfter - cpuBefore).Seconds()
-		run.CPUMicrosPerRequest = run.CPUSeconds * 1e6 / float64(rep.Requests)
+	if s.cpu != nil && rep.Requests > 0 {
+		if cpuAfter, err := s.cpu(); err == nil {
+			run.CPUSeconds = (cpuAfter - cpuBefore).Seconds()
+			run.CPUMicrosPerRequest = run.CPUSeconds * 1e6 / float64(rep.Requests)
+		}
 	}
 	if s.upstream != nil {
 		after, err := s.upstream.requests(ctx)

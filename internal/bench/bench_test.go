@@ -46,7 +46,7 @@ func TestNginxSeconds(t *testing.T) {
 
 func testParams(dir string) nginxParams {
 	return nginxParams{Dir: dir, Listen: "127.0.0.1:18080", Upstream: "127.0.0.1:18081", Workers: 2, CacheMB: 64,
-		TTL: "10s", NegativeTTL: "5s", UpstreamTimeout: "10s"}
+		KeysZoneMB: keysZoneMB(100000), OpenFiles: nginxOpenFiles(), TTL: "10s", NegativeTTL: "5s", UpstreamTimeout: "10s"}
 }
 
 func TestRenderNginx(t *testing.T) {
@@ -55,7 +55,7 @@ func TestRenderNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"daemon off;", "listen 127.0.0.1:18080;", "server 127.0.0.1:18081;", "keepalive 32;",
+		"daemon off;", "listen 127.0.0.1:18080 backlog=4096;", "keys_zone=menu:26m", "worker_rlimit_nofile ", "server 127.0.0.1:18081;", "keepalive 32;",
 		"proxy_pass http://menu_api/api/;", "proxy_cache_valid 200 10s;", "proxy_cache_valid 404 5s;",
 		"proxy_cache_lock on;", "proxy_cache_background_update on;", "proxy_cache_use_stale updating",
 		"proxy_set_header Connection \"\";", "pid /var/empty/x/nginx.pid;",
@@ -111,19 +111,19 @@ func TestBareHandler(t *testing.T) {
 	}
 }
 
-func report(rps, p50, p99, p999, max float64, errs int64) *loadtest.Report {
+func reportOf(rps, p50, p99, p999, max float64, errs int64) *loadtest.Report {
 	return &loadtest.Report{RequestsPerSecond: rps, TransportErrors: errs,
 		Latency: loadtest.Latency{P50: p50, P99: p99, P999: p999, Max: max}}
 }
 
 func TestSummariesAndTable(t *testing.T) {
 	sr := &ScenarioResult{Name: ScenarioHot, Title: "hot", TTLSeconds: 10, DurationSeconds: 10, Rounds: 3, Keys: 1, Runs: []LoadRun{
-		{System: SystemNginx, Round: 1, Report: report(100, 1, 2, 4, 9, 0), UpstreamCalls: 1},
-		{System: SystemRelay, Round: 1, Report: report(300, 1, 1, 2, 5, 1), UpstreamCalls: 2},
-		{System: SystemNginx, Round: 2, Report: report(200, 1, 4, 8, 7, 0), UpstreamCalls: 1},
-		{System: SystemRelay, Round: 2, Report: report(100, 1, 3, 6, 4, 0), UpstreamCalls: 0},
-		{System: SystemNginx, Round: 3, Report: report(150, 1, 3, 6, 8, 0), UpstreamCalls: 1},
-		{System: SystemRelay, Round: 3, Report: report(200, 1, 2, 4, 6, 0), UpstreamCalls: 1},
+		{System: SystemNginx, Round: 1, Report: reportOf(100, 1, 2, 4, 9, 0), UpstreamCalls: 1},
+		{System: SystemRelay, Round: 1, Report: reportOf(300, 1, 1, 2, 5, 1), UpstreamCalls: 2},
+		{System: SystemNginx, Round: 2, Report: reportOf(200, 1, 4, 8, 7, 0), UpstreamCalls: 1},
+		{System: SystemRelay, Round: 2, Report: reportOf(100, 1, 3, 6, 4, 0), UpstreamCalls: 0},
+		{System: SystemNginx, Round: 3, Report: reportOf(150, 1, 3, 6, 8, 0), UpstreamCalls: 1},
+		{System: SystemRelay, Round: 3, Report: reportOf(200, 1, 2, 4, 6, 0), UpstreamCalls: 1},
 	}}
 	sums := sr.summaries()
 	if len(sums) != 2 || sums[0].System != SystemNginx || sums[1].System != SystemRelay {

@@ -15,6 +15,7 @@ import (
 type MemoryResult struct {
 	DurationSeconds float64     `json:"duration_seconds"`
 	Connections     int         `json:"connections"`
+	RelayFlags      []string    `json:"relay_flags,omitempty"`
 	Runs            []MemoryRun `json:"runs"`
 }
 
@@ -25,6 +26,7 @@ type MemoryRun struct {
 	RSSPeakBytes int64            `json:"rss_peak_bytes"`
 	RSSEndBytes  int64            `json:"rss_end_bytes"`
 	Report       *loadtest.Report `json:"report"`
+	flags        []string
 }
 
 // runMemory floods a relay with distinct keys (each a 200 answer) and
@@ -40,6 +42,7 @@ func runMemory(ctx context.Context, o Options) (*MemoryResult, error) {
 		fmt.Fprintf(o.Log, "   cache %4d MiB: %d keys, RSS idle %.1f peak %.1f end %.1f MiB\n", mb, run.Report.Requests,
 			mib(run.RSSIdleBytes), mib(run.RSSPeakBytes), mib(run.RSSEndBytes))
 		mr.Runs = append(mr.Runs, *run)
+		mr.RelayFlags = run.flags
 	}
 	return mr, nil
 }
@@ -51,11 +54,11 @@ func memoryOnce(ctx context.Context, o Options, mb int) (*MemoryRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	relay, err := e.startRelay(ctx, up, relayArgs{ttl: 10 * time.Minute, negativeTTL: 5 * time.Second, cacheMB: mb}, e.variant(SystemRelay))
+	relay, err := e.startRelay(ctx, up, relayArgs{ttl: 10 * time.Minute, negativeTTL: 5 * time.Second, cacheMB: mb, flags: queryKeys()}, e.variant(SystemRelay))
 	if err != nil {
 		return nil, err
 	}
-	pid := relay.proc.pid()
+	pid := relay.pid
 	idle, err := rssBytes(pid)
 	if err != nil {
 		return nil, err
@@ -95,8 +98,8 @@ func memoryOnce(ctx context.Context, o Options, mb int) (*MemoryRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	if relay.proc.exited() {
-		return nil, fmt.Errorf("relay died during the flood: %v\n%s", relay.proc.err, relay.proc.tail(10))
+	if err := relay.check(); err != nil {
+		return nil, err
 	}
 	end, err := rssBytes(pid)
 	if err != nil {
@@ -104,26 +107,40 @@ func memoryOnce(ctx context.Context, o Options, mb int) (*MemoryRun, error) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	return &MemoryRun{CacheMaxMB: mb, RSSIdleBytes: idle, RSSPeakBytes: max(peak, end), RSSEndBytes: end, Report: rep}, nil
+	return &MemoryRun{CacheMaxMB: mb, RSSIdleBytes: idle, RSSPeakBytes: max(peak, end), RSSEndBytes: end, Report: rep, flags: relay.flags}, nil
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
-// writeTable prints the memory floods as a Markdown table.
-func (mr *MemoryResult) writeTable(w io.Writer) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n### memory: flood of distinct keys (/restaurant?flood=N, each a 200), %gs, c=%d, upstream 0 ms\n\n", mr.DurationSeconds, mr.Connections)
-	b.WriteString("| --cache-max-mb | keys sent | body MiB offered | cache MiB (metric) | entries | RSS idle MiB | RSS peak MiB | RSS end MiB | peak - cap MiB | req/s | errors |\n")
-	b.WriteString("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+// title is the memory scenario's heading.
+func (mr *MemoryResult) title() string {
+	return fmt.Sprintf("flood of distinct keys (/restaurant?flood=N, each a 200), %gs, c=%d, upstream 0 ms", mr.DurationSeconds, mr.Connections)
+}
+
+// table returns the memory floods as table rows.
+func (mr *MemoryResult) table() (header []string, rows [][]string) {
+	header = []string{"--cache-max-mb", "keys sent", "body MiB offered", "cache MiB (metric)", "entries", "RSS idle MiB", "RSS peak MiB",
+		"RSS end MiB", "peak - cap MiB", "req/s", "errors"}
 	for _, r := range mr.Runs {
 		cache, entries := "-", "-"
 		if m := r.Report.Metrics; m != nil && len(m.Warnings) == 0 {
 			cache, entries = fmt.Sprintf("%.1f", m.CacheBytes/(1<<20)), fmt.Sprintf("%.0f", m.CacheEntries)
 		}
-		fmt.Fprintf(&b, "| %d | %d | %.1f | %s | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %d |\n",
-			r.CacheMaxMB, r.Report.Requests, mib(r.Report.BodyBytes), cache, entries,
-			mib(r.RSSIdleBytes), mib(r.RSSPeakBytes), mib(r.RSSEndBytes), mib(r.RSSPeakBytes)-float64(r.CacheMaxMB),
-			r.Report.RequestsPerSecond, r.Report.Errors())
+		rows = append(rows, []string{fmt.Sprint(r.CacheMaxMB), fmt.Sprint(r.Report.Requests), fmt.Sprintf("%.1f", mib(r.Report.BodyBytes)), cache, entries,
+			fmt.Sprintf("%.1f", mib(r.RSSIdleBytes)), fmt.Sprintf("%.1f", mib(r.RSSPeakBytes)), fmt.Sprintf("%.1f", mib(r.RSSEndBytes)),
+			fmt.Sprintf("%.1f", mib(r.RSSPeakBytes)-float64(r.CacheMaxMB)), fmt.Sprintf("%.0f", r.Report.RequestsPerSecond), fmt.Sprint(r.Report.Errors())})
+	}
+	return header, rows
+}
+
+// writeTable prints the memory floods as a Markdown table.
+func (mr *MemoryResult) writeTable(w io.Writer) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### memory: %s\n\n", mr.title())
+	h, rows := mr.table()
+	writeMarkdown(&b, h, rows)
+	if len(mr.Runs) > 0 {
+		fmt.Fprintf(&b, "\n- relay flags: %s\n", flagsText(mr.RelayFlags))
 	}
 	_, _ = io.WriteString(w, b.String())
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/template"
 	"time"
 )
@@ -20,6 +21,7 @@ const nginxConfig = `# written by the restaurants benchmark
 daemon off;
 master_process on;
 worker_processes {{.Workers}};
+worker_rlimit_nofile {{.OpenFiles}};
 {{if .User}}user {{.User}};
 {{end}}pid {{.Dir}}/nginx.pid;
 error_log {{.Dir}}/nginx-error.log warn;
@@ -37,7 +39,7 @@ http {
     scgi_temp_path {{.Dir}}/scgi_temp;
     keepalive_requests 1000000;
 
-    proxy_cache_path {{.Dir}}/cache levels=1:2 keys_zone=menu:16m max_size={{.CacheMB}}m inactive=10m use_temp_path=off;
+    proxy_cache_path {{.Dir}}/cache levels=1:2 keys_zone=menu:{{.KeysZoneMB}}m max_size={{.CacheMB}}m inactive=60m use_temp_path=off;
 
     upstream menu_api {
         server {{.Upstream}};
@@ -45,7 +47,7 @@ http {
     }
 
     server {
-        listen {{.Listen}};
+        listen {{.Listen}} backlog=4096;
 
         location / {
             proxy_pass http://menu_api/api/;
@@ -74,9 +76,29 @@ type nginxParams struct {
 	User            string
 	Workers         int
 	CacheMB         int
+	KeysZoneMB      int // shared memory for the cache keys: about 8,000 keys per MiB
+	OpenFiles       int // worker_rlimit_nofile
 	TTL             string
 	NegativeTTL     string
 	UpstreamTimeout string
+}
+
+// keysZoneMB sizes nginx's key zone for keys distinct keys (about 8,000
+// per MiB, nginx's documentation says), with room to spare, 16 MiB at least.
+func keysZoneMB(keys int) int {
+	return max(16, 2*keys/8000+1)
+}
+
+// nginxOpenFiles is the workers' file limit: enough for thousands of
+// connections, within this process' hard limit (which an unprivileged
+// nginx cannot exceed).
+func nginxOpenFiles() int {
+	hard := uint64(16384)
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		hard = min(hard, lim.Max)
+	}
+	return int(hard)
 }
 
 // nginxSeconds writes d the way proxy_cache_valid reads it: whole seconds,

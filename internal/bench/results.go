@@ -13,20 +13,25 @@ import (
 // Results are everything one benchmark measured.
 type Results struct {
 	Started   time.Time        `json:"started"`
+	Finished  time.Time        `json:"finished"`
+	Notes     []string         `json:"notes,omitempty"`
 	Scenarios []ScenarioResult `json:"scenarios"`
 	Memory    *MemoryResult    `json:"memory,omitempty"`
+	Sweep     *SweepResult     `json:"sweep,omitempty"`
 }
 
 // ScenarioResult holds the runs of one scenario.
 type ScenarioResult struct {
-	Name            string    `json:"name"`
-	Title           string    `json:"title"`
-	TTLSeconds      float64   `json:"ttl_seconds"`
-	DurationSeconds float64   `json:"duration_seconds"`
-	Rounds          int       `json:"rounds"`
-	Keys            int       `json:"keys"`
-	Connections     int       `json:"connections"`
-	Runs            []LoadRun `json:"runs"`
+	Name            string  `json:"name"`
+	Title           string  `json:"title"`
+	TTLSeconds      float64 `json:"ttl_seconds"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Rounds          int     `json:"rounds"`
+	Keys            int     `json:"keys"`
+	Connections     int     `json:"connections"`
+	// RelayFlags are the flags each relay ran with beyond the defaults.
+	RelayFlags map[string][]string `json:"relay_flags,omitempty"`
+	Runs       []LoadRun           `json:"runs"`
 }
 
 // LoadRun is one load run against one system.
@@ -142,8 +147,8 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f", a/b)
 }
 
-// writeTable prints the scenario as a Markdown table, ratios against nginx.
-func (sr *ScenarioResult) writeTable(w io.Writer, steady map[string]float64) {
+// table returns the scenario's summary as table rows, ratios against nginx.
+func (sr *ScenarioResult) table() (header []string, rows [][]string) {
 	sums := sr.summaries()
 	var ref *Summary
 	for i := range sums {
@@ -151,11 +156,8 @@ func (sr *ScenarioResult) writeTable(w io.Writer, steady map[string]float64) {
 			ref = &sums[i]
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n### %s: %s\n", sr.Name, sr.Title)
-	fmt.Fprintf(&b, "%d run(s) of %gs per system, alternating; medians over runs, max is the worst; CPU is the server's own (user+system, children included) per request.\n\n", sr.Rounds, sr.DurationSeconds)
-	b.WriteString("| system | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors | upstream calls/run | CPU µs/req | req/s vs nginx | p99 vs nginx | p99.9 vs nginx | CPU/req vs nginx |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	header = []string{"system", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "errors", "upstream calls/run", "CPU µs/req",
+		"req/s vs nginx", "p99 vs nginx", "p99.9 vs nginx", "CPU/req vs nginx"}
 	for _, s := range sums {
 		calls := "-"
 		if s.UpstreamCalls >= 0 {
@@ -165,29 +167,85 @@ func (sr *ScenarioResult) writeTable(w io.Writer, steady map[string]float64) {
 		if ref != nil {
 			rr, r99, r999, rcpu = ratio(s.RPS, ref.RPS), ratio(s.P99, ref.P99), ratio(s.P999, ref.P999), ratio(s.CPUPerRequest, ref.CPUPerRequest)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.3f | %.3f | %.3f | %.3f | %d | %s | %.1f | %s | %s | %s | %s |\n",
-			s.System, s.RPS, s.P50, s.P99, s.P999, s.Max, s.Errors, calls, s.CPUPerRequest, rr, r99, r999, rcpu)
+		rows = append(rows, []string{s.System, fmt.Sprintf("%.0f", s.RPS), fmt.Sprintf("%.3f", s.P50), fmt.Sprintf("%.3f", s.P99),
+			fmt.Sprintf("%.3f", s.P999), fmt.Sprintf("%.3f", s.Max), fmt.Sprint(s.Errors), calls, fmt.Sprintf("%.1f", s.CPUPerRequest),
+			rr, r99, r999, rcpu})
 	}
-	b.WriteString("\n")
-	for _, s := range sums {
+	return header, rows
+}
+
+// about is the line under a scenario's heading.
+func (sr *ScenarioResult) about() string {
+	return fmt.Sprintf("%d run(s) of %gs per system, alternating; medians over runs, max is the worst; CPU is the server's own (user+system, children included) per request.", sr.Rounds, sr.DurationSeconds)
+}
+
+// findings are what the scenario's numbers say beyond the table: calls
+// per key per TTL, the tail at expiries against the steady state, what the
+// relay's metrics counted, the flags it ran with.
+func (sr *ScenarioResult) findings(steady map[string]float64) []string {
+	var out []string
+	for _, s := range sr.summaries() {
 		if s.UpstreamCalls >= 0 && sr.Keys > 0 && sr.TTLSeconds > 0 {
 			periods := max(1, sr.DurationSeconds/sr.TTLSeconds)
-			fmt.Fprintf(&b, "- %s: %.2f upstream calls per key per TTL (%d keys, %.0f TTL periods per run)\n",
-				s.System, s.UpstreamCalls/(float64(sr.Keys)*periods), sr.Keys, periods)
+			out = append(out, fmt.Sprintf("%s: %.2f upstream calls per key per TTL (%d keys, %.0f TTL periods per run)",
+				s.System, s.UpstreamCalls/(float64(sr.Keys)*periods), sr.Keys, periods))
 		}
 		if sr.Name == ScenarioTTL && steady[s.System] > 0 {
-			fmt.Fprintf(&b, "- %s: p99.9 at 1 s expiries %.3f ms = %.2f x its steady hot-key p99 (%.3f ms)\n",
-				s.System, s.P999, s.P999/steady[s.System], steady[s.System])
+			out = append(out, fmt.Sprintf("%s: p99.9 at 1 s expiries %.3f ms = %.2f x its steady hot-key p99 (%.3f ms)",
+				s.System, s.P999, s.P999/steady[s.System], steady[s.System]))
 		}
 		if m := s.Metrics; m != nil {
-			fmt.Fprintf(&b, "- %s metrics: %.0f requests, hit ratio %.4f, by cache %s, coalesced waits %.0f, stale served %.0f, upstream calls %.0f\n",
-				s.System, m.Requests, m.HitRatio, cacheSplit(m.RequestsByCache), m.CoalescedWaits, m.StaleServed, m.UpstreamCalls)
+			out = append(out, fmt.Sprintf("%s metrics: %.0f requests, hit ratio %.4f, by cache %s, coalesced waits %.0f, stale served %.0f, upstream calls %.0f",
+				s.System, m.Requests, m.HitRatio, cacheSplit(m.RequestsByCache), m.CoalescedWaits, m.StaleServed, m.UpstreamCalls))
 			for _, warn := range slices.Compact(m.Warnings) {
-				fmt.Fprintf(&b, "  - warning: %s\n", warn)
+				out = append(out, "warning: "+warn)
 			}
 		}
 	}
+	for _, name := range sortedKeys(sr.RelayFlags) {
+		out = append(out, fmt.Sprintf("%s flags: %s", name, flagsText(sr.RelayFlags[name])))
+	}
+	return out
+}
+
+// writeTable prints the scenario as a Markdown table, ratios against nginx.
+func (sr *ScenarioResult) writeTable(w io.Writer, steady map[string]float64) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n### %s: %s\n", sr.Name, sr.Title)
+	fmt.Fprintf(&b, "%s\n\n", sr.about())
+	h, rows := sr.table()
+	writeMarkdown(&b, h, rows)
+	b.WriteString("\n")
+	for _, f := range sr.findings(steady) {
+		fmt.Fprintf(&b, "- %s\n", f)
+	}
 	_, _ = io.WriteString(w, b.String())
+}
+
+// writeMarkdown writes a Markdown table; the first column is left-aligned,
+// the others right-aligned.
+func writeMarkdown(b *strings.Builder, header []string, rows [][]string) {
+	b.WriteString("| " + strings.Join(header, " | ") + " |\n|")
+	for i := range header {
+		if i == 0 {
+			b.WriteString(" --- |")
+		} else {
+			b.WriteString(" ---: |")
+		}
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func cacheSplit(m map[string]float64) string {

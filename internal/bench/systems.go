@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -24,16 +25,33 @@ const (
 // system is one server under load, with its own stand-in upstream.
 type system struct {
 	name       string
-	base       string // http://127.0.0.1:PORT
-	proc       *process
+	base       string   // http://127.0.0.1:PORT
 	upstream   *standIn // nil for the bare handler
 	metricsURL string   // relay only
 	adminURL   string   // relay only
+	flags      []string // the relay's flags beyond the defaults
+	pid        int      // the server's process (0: in this process)
+	// cpu reads the CPU time the server has used so far (nil: not measured).
+	cpu func() (time.Duration, error)
+	// check tells whether the server is still running (nil: always).
+	check func() error
 }
 
-// standIn is a running stand-in upstream (cmd/menu-api).
+// processSystem fills a system's CPU reading and liveness from its process.
+func processSystem(s *system, p *process) *system {
+	s.pid = p.pid()
+	s.cpu = func() (time.Duration, error) { return treeCPU(p.pid()) }
+	s.check = func() error {
+		if p.exited() {
+			return fmt.Errorf("%s died during the run: %v\n%s", s.name, p.err, p.tail(10))
+		}
+		return nil
+	}
+	return s
+}
+
+// standIn is a stand-in upstream (cmd/menu-api) at addr.
 type standIn struct {
-	proc *process
 	addr string
 }
 
@@ -80,9 +98,10 @@ func get(ctx context.Context, url string) ([]byte, error) {
 
 // env is what starting the systems needs.
 type env struct {
-	opts Options
-	dir  string
-	all  []*process
+	opts  Options
+	dir   string
+	all   []*process
+	known map[string]map[string]bool // flags each relay binary knows
 }
 
 func (e *env) track(p *process, err error) (*process, error) {
@@ -90,6 +109,14 @@ func (e *env) track(p *process, err error) (*process, error) {
 		e.all = append(e.all, p)
 	}
 	return p, err
+}
+
+// stopLast stops the newest process started.
+func (e *env) stopLast() {
+	if n := len(e.all); n > 0 {
+		e.all[n-1].stop(5 * time.Second)
+		e.all = e.all[:n-1]
+	}
 }
 
 // stopAll stops every process started, newest first.
@@ -112,14 +139,18 @@ func (e *env) startStandIn(ctx context.Context, name string, latency time.Durati
 	if err := waitHTTP(ctx, p, "http://"+addr+"/-/healthz", 10*time.Second); err != nil {
 		return nil, err
 	}
-	return &standIn{proc: p, addr: addr}, nil
+	return &standIn{addr: addr}, nil
 }
 
-// relayArgs are the relay's settings in a scenario.
+// relayArgs are the relay's (and nginx's) settings in a scenario.
 type relayArgs struct {
 	ttl         time.Duration
 	negativeTTL time.Duration
 	cacheMB     int
+	keys        int // distinct keys the caches must hold (nginx's key zone)
+	// flags are the scenario's extra relay flags, each passed only to a
+	// relay that knows it (see knownFlags).
+	flags []string
 }
 
 // relayVariant is how one relay is started: binary, extra flags and environment.
@@ -157,7 +188,12 @@ func (e *env) startRelay(ctx context.Context, up *standIn, a relayArgs, v relayV
 		"--cache-max-mb", strconv.Itoa(a.cacheMB),
 		"--log-level", "warn", "--pprof",
 	}
-	args = append(args, v.flags...)
+	extra, err := e.supported(ctx, v, a.flags)
+	if err != nil {
+		return nil, err
+	}
+	extra = append(extra, v.flags...)
+	args = append(args, extra...)
 	p, err := e.track(startEnv(e.dir, "relay-"+addr[len("127.0.0.1:"):], v.env, v.bin, args...))
 	if err != nil {
 		return nil, err
@@ -165,8 +201,40 @@ func (e *env) startRelay(ctx context.Context, up *standIn, a relayArgs, v relayV
 	if err := waitHTTP(ctx, p, "http://"+admin+"/readyz", 10*time.Second); err != nil {
 		return nil, err
 	}
-	return &system{name: v.name, base: "http://" + addr, proc: p, upstream: up,
-		metricsURL: "http://" + admin + "/metrics", adminURL: "http://" + admin}, nil
+	return processSystem(&system{name: v.name, base: "http://" + addr, upstream: up, flags: extra,
+		metricsURL: "http://" + admin + "/metrics", adminURL: "http://" + admin}, p), nil
+}
+
+// supported returns the flags the relay binary knows, from its --help, and
+// logs the ones it does not: an older build (relay B) may predate a flag
+// such as --forward-query.
+func (e *env) supported(ctx context.Context, v relayVariant, flags []string) ([]string, error) {
+	if len(flags) == 0 {
+		return nil, nil
+	}
+	known, ok := e.known[v.bin]
+	if !ok {
+		var err error
+		if known, err = knownFlags(ctx, v.bin); err != nil {
+			return nil, err
+		}
+		if e.known == nil {
+			e.known = map[string]map[string]bool{}
+		}
+		e.known[v.bin] = known
+	}
+	var out, missing []string
+	for _, f := range flags {
+		if known[flagName(f)] {
+			out = append(out, f)
+		} else {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(e.opts.Log, "bench: %s (%s) has no %s: left out\n", v.name, v.bin, strings.Join(missing, ", "))
+	}
+	return out, nil
 }
 
 func (e *env) startNginx(ctx context.Context, up *standIn, a relayArgs) (*system, error) {
@@ -176,6 +244,7 @@ func (e *env) startNginx(ctx context.Context, up *standIn, a relayArgs) (*system
 	}
 	p, err := e.track(startNginx(e.opts.NginxBin, e.dir, nginxParams{
 		Listen: addr, Upstream: up.addr, Workers: e.opts.NginxWorkers, CacheMB: max(a.cacheMB, 16),
+		KeysZoneMB: keysZoneMB(a.keys), OpenFiles: nginxOpenFiles(),
 		TTL: nginxSeconds(a.ttl), NegativeTTL: nginxSeconds(a.negativeTTL), UpstreamTimeout: "10s",
 	}))
 	if err != nil {
@@ -184,7 +253,7 @@ func (e *env) startNginx(ctx context.Context, up *standIn, a relayArgs) (*system
 	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
 		return nil, err
 	}
-	return &system{name: SystemNginx, base: "http://" + addr, proc: p, upstream: up}, nil
+	return processSystem(&system{name: SystemNginx, base: "http://" + addr, upstream: up}, p), nil
 }
 
 // startBare runs the fixed-bytes handler (the ceiling) as its own process,
@@ -205,5 +274,5 @@ func (e *env) startBare(ctx context.Context, body []byte) (*system, error) {
 	if err := waitHTTP(ctx, p, "http://"+addr+"/", 10*time.Second); err != nil {
 		return nil, err
 	}
-	return &system{name: SystemBare, base: "http://" + addr, proc: p}, nil
+	return processSystem(&system{name: SystemBare, base: "http://" + addr}, p), nil
 }
