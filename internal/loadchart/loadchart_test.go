@@ -3,6 +3,7 @@ package loadchart
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image/png"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/browsertest"
 	"github.com/scilifelab/restaurants/internal/loadtest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/report"
 	"github.com/scilifelab/restaurants/internal/report/reporttest"
 )
 
@@ -170,5 +172,45 @@ func TestPageOfNothingFails(t *testing.T) {
 	var target *os.PathError
 	if errors.As(err, &target) {
 		t.Errorf("failed on the file, not on the chart: %v", err)
+	}
+}
+
+// A run read back from loadtest -json (as an in-cluster run hands it over)
+// draws the same charts.
+func TestChartsFromJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	defer srv.Close()
+	var n atomic.Int64
+	count := loadtest.Probe{Name: "ready replicas", Read: func(context.Context) (float64, error) { return float64(1 + n.Add(1)%3), nil }}
+	rep, err := loadtest.Run(context.Background(), loadtest.Config{Targets: []loadtest.Target{{URL: srv.URL, Weight: 1}}, Connections: 2,
+		Duration: 2 * time.Second, Probes: []loadtest.Probe{count}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var back loadtest.Report
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+	marks := []report.Mark{{X: back.At(back.Started.Add(time.Second)), Label: "pod deleted"}}
+	for _, r := range []*loadtest.Report{rep, &back} {
+		charts := Charts(r, "x", marks)
+		if len(charts) != 5 || charts[4].Title != "ready replicas over time" || charts[4].Steps {
+			t.Fatalf("%d charts, last %q: want the probe's chart, a gauge drawn as a line", len(charts), charts[len(charts)-1].Title)
+		}
+		for _, c := range charts {
+			if c.SeriesDrawn() != len(c.Series) {
+				t.Errorf("chart %s draws %d of %d series", c.ID, c.SeriesDrawn(), len(c.Series))
+			}
+		}
+		if marks[0].X != 1 {
+			t.Errorf("mark at %v s, want 1", marks[0].X)
+		}
+	}
+	if err := Page(&back, "from JSON", marks).WriteFile(filepath.Join(t.TempDir(), "p.html")); err != nil {
+		t.Fatal(err)
 	}
 }

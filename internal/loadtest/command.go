@@ -62,7 +62,7 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		insecure  = fs.Bool("insecure", false, "skip TLS certificate verification")
 		asJSON    = fs.Bool("json", false, "print the report as JSON")
 		maxErrors = fs.Int64("max-errors", 0, "exit 1 when transport errors + 5xx answers + missed requests exceed this (-1: never)")
-		metrics   = fs.String("metrics", "", "the relay's admin /metrics URL, scraped before and after the run")
+		metrics   = fs.String("metrics", "", "the relay's admin /metrics URL, scraped before and after the run, and every second for its upstream calls over time")
 		progress  = fs.String("progress", "auto", "live progress line on stderr each second: auto (when stderr is a terminal), always, never")
 		htmlOut   = fs.String("report", "", "also write an HTML report of the run to this file: latency spectrum, throughput, latency and errors over time, and upstream calls over time when -metrics is given")
 		hdrs      headers
@@ -109,7 +109,8 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintln(stderr, "loadtest: -report: this build has no HTML report writer (the image's multi-call binary leaves it out to stay small); use cmd/loadtest (make build: bin/loadtest)")
 		return 2
 	}
-	if *metrics != "" && *htmlOut != "" {
+	if *metrics != "" {
+		// Read every second too, for the timeline (-json's probes, -report's chart).
 		cfg.Probes = append(cfg.Probes, MetricsProbe("relay upstream calls", *metrics, MetricUpstreamRequests, true, *insecure))
 	}
 	if *conns < 1 {
