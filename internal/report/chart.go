@@ -334,13 +334,17 @@ func scaleOf(a Axis) (plot.Normalizer, plot.Ticker) {
 
 // logTicks marks 1 to 9 times each power of ten in range and labels the
 // powers of ten, and 2 and 5 times them too when the range spans less than
-// two decades (so that a narrow range still reads).
+// three decades; a range within one decade gets a linear axis' ticks, so
+// that it still reads.
 func logTicks(lo, hi float64) []plot.Tick {
 	if lo <= 0 || hi <= lo {
 		return nil
 	}
 	labelled := []float64{1}
-	if math.Log10(hi/lo) < 2 {
+	switch span := math.Log10(hi / lo); {
+	case span < 1:
+		return relabel(plot.DefaultTicks{}).Ticks(lo, hi)
+	case span < 3:
 		labelled = []float64{1, 2, 5}
 	}
 	var out []plot.Tick

@@ -135,11 +135,14 @@ func TestLogTicks(t *testing.T) {
 		}
 		return strings.Join(l, " ")
 	}
-	if got := labels(8.9, 24); got != "10 20" {
-		t.Errorf("8.9 to 24: %q, want 10 20", got)
+	if got := strings.Fields(labels(6.2, 19)); len(got) < 2 {
+		t.Errorf("6.2 to 19: %q, want a linear axis' ticks, at least two", got)
 	}
-	if got := labels(0.3, 900); got != "1 10 100" {
-		t.Errorf("0.3 to 900: %q, want the powers of ten", got)
+	if got := labels(13, 2400); got != "20 50 100 200 500 1,000 2,000" {
+		t.Errorf("13 to 2,400: %q", got)
+	}
+	if got := labels(0.3, 2000); got != "1 10 100 1,000" {
+		t.Errorf("0.3 to 2,000: %q, want the powers of ten", got)
 	}
 	if got := labels(0.05, 0.5); got != "0.05 0.1 0.2 0.5" {
 		t.Errorf("0.05 to 0.5: %q", got)
