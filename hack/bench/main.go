@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sweepKeys = fs.String("sweep-keys", "13,1000,100000", "distinct key counts of the sweep (at the fewest connections), comma separated")
 		sweepDur  = fs.Duration("sweep-d", 5*time.Second, "length of one sweep run")
 		outDir    = fs.String("out", "", "also write bench.md, bench.json and bench.html (the report with charts) into this directory")
+		replot    = fs.String("replot", "", "run nothing: draw the report of this bench.json again into -out's bench.html")
 		nginx     = fs.String("nginx", "", "path of nginx (default: looked up; left out when missing)")
 		binDir    = fs.String("bin", "", "directory with prebuilt restaurants and menu-api (default: go build them)")
 		dir       = fs.String("dir", "", "working directory for logs, nginx and profiles (default: a new temporary one, removed unless -keep)")
@@ -76,6 +77,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stderr, "bench: %v (see -help)\n", err)
 		return 2
+	}
+	if *replot != "" {
+		if err := replotJSON(*replot, *outDir); err != nil {
+			fmt.Fprintf(stderr, "bench: -replot: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 	if *serveBare != "" {
 		if err := bench.ServeBare(ctx, *serveBare, *bareBody); err != nil {
@@ -158,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *outDir != "" && res != nil {
-		title := "make bench: the relay, nginx's proxy cache and a bare net/http handler"
+		title := reportTitle
 		sub := fmt.Sprintf("%s, %s; bench %s", machine, res.Started.Format("2006-01-02 15:04 UTC"), strings.Join(args, " "))
 		if werr := writeOutputs(*outDir, md.String(), res, title, sub); werr != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", werr)
@@ -179,6 +187,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reportTitle is the report page's title.
+const reportTitle = "make bench: the relay, nginx's proxy cache and a bare net/http handler"
+
+// replotJSON draws the report of recorded results again (after a change
+// of the charts, say): the latency spectra come from each run's recorded
+// spectrum, the first round's where there were several.
+func replotJSON(path, dir string) error {
+	if dir == "" {
+		return errors.New("give -out, the directory for bench.html")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var res bench.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	sub := fmt.Sprintf("recorded %s, drawn again from %s", res.Started.Format("2006-01-02 15:04 UTC"), filepath.Base(path))
+	return res.Page(reportTitle, sub).WriteFile(filepath.Join(dir, "bench.html"))
 }
 
 // writeJSON writes the results as indented JSON.
