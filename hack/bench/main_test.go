@@ -3,8 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/scilifelab/restaurants/internal/bench"
+	"github.com/scilifelab/restaurants/internal/loadtest"
 )
 
 func TestParseInts(t *testing.T) {
@@ -34,5 +43,37 @@ func TestUsageErrors(t *testing.T) {
 		if errOut.Len() == 0 || !strings.HasPrefix(errOut.String(), "bench: ") {
 			t.Errorf("%v: stderr %q, want a one-line reason", args, errOut.String())
 		}
+	}
+}
+
+// -replot draws the report of a recorded bench.json again.
+func TestReplot(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	defer srv.Close()
+	rep, err := loadtest.Run(context.Background(), loadtest.Config{Targets: []loadtest.Target{{URL: srv.URL, Weight: 1}}, Connections: 2, Duration: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := bench.Results{Scenarios: []bench.ScenarioResult{{Name: bench.ScenarioHot, Title: "hot", Rounds: 1, DurationSeconds: 1.5,
+		Runs: []bench.LoadRun{{System: bench.SystemBare, Round: 1, Report: rep, UpstreamCalls: -1}}}}}
+	dir := t.TempDir()
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "bench.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"-replot", path, "-out", dir}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "bench.html"))
+	if err != nil || !strings.Contains(string(html), `data-chart="hot-spectrum" data-series="1"`) || !strings.Contains(string(html), `data-chart="hot-throughput"`) {
+		t.Errorf("replotted page: %v\n%.400s", err, html)
+	}
+	if code := run(context.Background(), []string{"-replot", path}, &out, &errOut); code == 0 {
+		t.Error("-replot without -out accepted")
 	}
 }
