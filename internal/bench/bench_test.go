@@ -185,9 +185,15 @@ func TestRelayVariant(t *testing.T) {
 	if b.bin != "/bin/relay" || len(b.flags) != 0 || b.env[0] != "GOGC=400" || b.name != SystemRelayB {
 		t.Errorf("relay B %+v: same build by default, its own flags and environment", b)
 	}
-	sc := e.opts.scenarios()
+	sc := e.opts.scenarios([]string{"dufva", "hubben"})
 	if got := sc[0].systems; len(got) != 4 || got[2] != SystemRelayB {
 		t.Errorf("systems with relay B: %v", got)
+	}
+	if ttl := sc[2]; ttl.keys != 3 || len(ttl.targets("")) != 3 || !strings.Contains(ttl.title, "list + 2 restaurants") {
+		t.Errorf("ttl1 over 2 restaurants: %d keys, %v, %q", ttl.keys, ttl.targets(""), ttl.title)
+	}
+	if mixed := sc[1]; !strings.Contains(mixed.title, "4.8% random unknown paths") {
+		t.Errorf("mixed title %q", mixed.title)
 	}
 }
 
