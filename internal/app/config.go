@@ -41,6 +41,9 @@ type Config struct {
 	UpstreamBackoff      time.Duration
 	UpstreamBackoffMax   time.Duration
 	ForwardQuery         bool
+	SharedCache          string
+	SharedCachePassword  string
+	SharedCacheTimeout   time.Duration
 	MaxBody              ByteSize
 	DrainDelay           time.Duration
 	ShutdownTimeout      time.Duration
@@ -73,6 +76,9 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.IntVar(&c.UpstreamBurst, "upstream-burst", 20, "upstream calls the budget allows at once after a quiet spell")
 	fs.DurationVar(&c.UpstreamBackoff, "upstream-backoff", time.Second, "after a failed fetch, how long its key waits before it is tried again (doubling with each failure in a row)")
 	fs.DurationVar(&c.UpstreamBackoffMax, "upstream-backoff-max", time.Minute, "the longest wait of a failing key")
+	fs.StringVar(&c.SharedCache, "shared-cache", "", "URL of a Valkey/Redis shared by every relay (redis://[user:password@]host:port[/db], rediss:// for TLS); empty keeps the cache to this process")
+	fs.StringVar(&c.SharedCachePassword, "shared-cache-password", "", "password of the shared cache, overriding the URL's (prefer the environment variable)")
+	fs.DurationVar(&c.SharedCacheTimeout, "shared-cache-timeout", 50*time.Millisecond, "bound on every shared cache operation; past it the relay works alone")
 	fs.BoolVar(&c.ForwardQuery, "forward-query", false, "forward query strings (sorted, canonical) and make them part of the cache key; the API takes none")
 	fs.Var(&c.MaxBody, "max-body", "largest upstream body accepted (bytes, or with KiB/MiB)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving while not ready, before shutting down")
@@ -114,6 +120,7 @@ func (c Config) Validate() error {
 		{c.UpstreamBurst >= 1, "upstream-burst", "at least 1"},
 		{c.UpstreamBackoff >= 0, "upstream-backoff", "zero or positive"},
 		{c.UpstreamBackoffMax >= c.UpstreamBackoff, "upstream-backoff-max", "at least --upstream-backoff"},
+		{c.SharedCacheTimeout > 0, "shared-cache-timeout", "positive"},
 		{c.MaxBody >= 1<<10, "max-body", "at least 1KiB"},
 		{int64(c.MaxBody)*4 <= int64(c.CacheMaxMB)<<20, "max-body", "at most a quarter of --cache-max-mb"},
 		{c.DrainDelay >= 0, "drain-delay", "zero or positive"},
