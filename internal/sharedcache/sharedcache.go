@@ -289,7 +289,9 @@ func refused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.As(err, &op) && op.Op == "dial"
 }
 
-func (t *Tier) ping(ctx context.Context) bool { return t.pingWithin(ctx, max(t.timeout, 250*time.Millisecond)) }
+func (t *Tier) ping(ctx context.Context) bool {
+	return t.pingWithin(ctx, max(t.timeout, 250*time.Millisecond))
+}
 
 func (t *Tier) pingWithin(ctx context.Context, d time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, d)
