@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/scilifelab/restaurants/internal/cache"
 	"github.com/scilifelab/restaurants/internal/metrics"
 )
 
@@ -83,8 +84,9 @@ func parseOrigin(o string) (string, error) {
 
 // apply sets the CORS headers of an answer to a request from origin. Like
 // the menu API it exposes no headers beyond the CORS-safelisted ones
-// (Content-Type, Content-Length, Cache-Control...): a hit then carries at
-// most eight header fields, which Go's header map holds without growing.
+// (Content-Type, Content-Length, Cache-Control...): every field counts, as
+// Go's header map holds eight without growing. The default policy adds one
+// field to a hit, a list two (Vary, and the echoed origin when allowed).
 func (c *CORS) apply(h http.Header, origin []string) {
 	if !c.enabled {
 		return
@@ -146,7 +148,7 @@ func (ch *corsHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 	if ch.metrics != nil {
-		ch.metrics.Request(http.StatusNoContent, metrics.None)
+		ch.metrics.Request(http.StatusNoContent, cache.None)
 	}
 }
 

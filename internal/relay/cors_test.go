@@ -201,16 +201,18 @@ func TestParseCORSOrigins(t *testing.T) {
 }
 
 // TestCORSCostsNoAllocation holds the hit path to the allocations it has
-// without CORS: the headers are prepared once, for every policy, and do not
-// make the response's header map grow.
+// without CORS: the headers are prepared once, for every policy. A list of
+// origins sends two fields (Vary and the echoed origin) where every origin
+// sends one; with the relay's own seven, the ninth field makes Go's header
+// map grow, which is the one cost a list may add: it is measured against
+// two fields of prepared values set before the same router.
 func TestCORSCostsNoAllocation(t *testing.T) {
 	f := newFixture(t, jsonHandler(200, listJSON), defaults())
 	list, err := ParseCORSOrigins("https://lunch.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	allocs := func(c CORS, origin string) float64 {
-		h := NewRouter(f.relay, WithCORS(c))
+	allocs := func(h http.Handler, origin string) float64 {
 		req := httptest.NewRequest(http.MethodGet, "/restaurant/dufva", nil)
 		if origin != "" {
 			req.Header.Set("Origin", origin)
@@ -227,19 +229,25 @@ func TestCORSCostsNoAllocation(t *testing.T) {
 			}
 		})
 	}
-	base := allocs(CORS{}, "")
+	off := NewRouter(f.relay, WithCORS(CORS{}))
+	base := allocs(off, "")
+	two := []string{"x"}
+	twoFields := allocs(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["X-One"], w.Header()["X-Two"] = two, two
+		off.ServeHTTP(w, r)
+	}), "")
 	for _, tc := range []struct {
 		name   string
 		c      CORS
 		origin string
+		limit  float64
 	}{
-		{"*", AllowAllOrigins(), "https://lunch.example"},
-		{"list, origin allowed", list, "https://lunch.example"},
-		{"list, origin refused", list, "https://other.example"},
+		{"*", AllowAllOrigins(), "https://lunch.example", base},
+		{"list, origin refused", list, "https://other.example", base},
+		{"list, origin allowed", list, "https://lunch.example", twoFields},
 	} {
-		got := allocs(tc.c, tc.origin)
-		if got > base {
-			t.Errorf("a hit with CORS %s: %v allocations, without CORS %v", tc.name, got, base)
+		if got := allocs(NewRouter(f.relay, WithCORS(tc.c)), tc.origin); got > tc.limit {
+			t.Errorf("a hit with CORS %s: %v allocations, at most %v (without CORS %v)", tc.name, got, tc.limit, base)
 		}
 	}
 }
