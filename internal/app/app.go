@@ -98,9 +98,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 	if err != nil {
 		return nil, err
 	}
+	cors, err := relay.ParseCORSOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("--cors-origins: %w", err)
+	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	a.main = &http.Server{
-		Handler: relay.NewRouter(a.relay),
+		Handler: relay.NewRouter(a.relay, relay.WithCORS(cors)),
 		// Equal header and request timeouts spare net/http one deadline
 		// reset per request; the relay reads no request bodies.
 		ReadHeaderTimeout: 10 * time.Second,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/envflag"
+	"github.com/scilifelab/restaurants/internal/relay"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
@@ -50,6 +51,7 @@ type Config struct {
 	LogLevel             string
 	LogFormat            string
 	Pprof                bool
+	CORSOrigins          string
 	Version              bool
 }
 
@@ -86,6 +88,7 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "browser origins that may read the answers: * for all, a comma-separated list (scheme://host[:port]), or empty for no CORS headers")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
 	if err := envflag.Parse(fs, EnvPrefix, args, lookup, "version"); err != nil {
 		return Config{}, err
@@ -135,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := upstream.ParseBase(c.Upstream); err != nil {
 		return fmt.Errorf("invalid --upstream (%s): %w", envflag.Name(EnvPrefix, "upstream"), err)
+	}
+	if _, err := relay.ParseCORSOrigins(c.CORSOrigins); err != nil {
+		return fmt.Errorf("invalid --cors-origins (%s): %w", envflag.Name(EnvPrefix, "cors-origins"), err)
 	}
 	return nil
 }
