@@ -62,7 +62,7 @@ image-curl: ## build $(CURL_IMAGE): curl + sh for `helm test` where curlimages/c
 
 chart-lint: ## helm lint --strict with the defaults and with every optional part on
 	$(HELM) lint --strict ./charts
-	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80
+	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 --set ingress.enabled=true --set ingress.host=lunch.example.org --set ingress.tlsSecret=lunch-tls
 
 chart-test: ## render the chart with the Helm SDK and check it (no cluster, no Docker)
 	go test -race -count=1 ./charts/

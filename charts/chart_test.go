@@ -331,6 +331,7 @@ var relaySettings = []struct {
 	{"logLevel", "log-level", "debug", "debug"},
 	{"logFormat", "log-format", "text", "text"},
 	{"pprof", "pprof", true, "true"},
+	{"corsOrigins", "cors-origins", "https://lunch.example.test", "https://lunch.example.test"},
 }
 
 // envName is the environment variable envflag reads for a relay flag.

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,7 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/loadtest"
-	"github.com/scilifelab/restaurants/internal/menu"
+	"github.com/scilifelab/restaurants/internal/menuapi"
 )
 
 // Options configure a benchmark.
@@ -102,35 +101,12 @@ func relayFlagsNote() string {
 	return "relay flags per scenario: --upstream-rate=0 everywhere (nginx has no call budget); --forward-query too for query-string keys (memory, sweep), each only where the relay build has the flag"
 }
 
+// restaurantIDs are the stand-in's restaurants, read from its own data so
+// that the scenarios follow it.
+func restaurantIDs() []string { return menuapi.Identifiers() }
+
 // hotID is the restaurant of the hot-key scenario.
 const hotID = "dufva"
-
-// listIDs reads the restaurants' identifiers from the stand-in's list, so
-// that the scenarios ask for what it serves.
-func listIDs(ctx context.Context, o Options) ([]string, error) {
-	e := &env{opts: o, dir: o.Dir}
-	defer e.stopAll()
-	up, err := e.startStandIn(ctx, "menu-api-list", 0)
-	if err != nil {
-		return nil, err
-	}
-	b, err := get(ctx, "http://"+up.addr+"/api/restaurant")
-	if err != nil {
-		return nil, err
-	}
-	var list menu.RestaurantList
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("the stand-in's list of restaurants: %w", err)
-	}
-	ids := make([]string, 0, len(list.Restaurants))
-	for _, r := range list.Restaurants {
-		ids = append(ids, r.Identifier)
-	}
-	if !slices.Contains(ids, hotID) {
-		return nil, fmt.Errorf("the stand-in's list of restaurants %v lacks %q, the hot key", ids, hotID)
-	}
-	return ids, nil
-}
 
 // scenario is one load pattern, run against each system in turn.
 type scenario struct {
@@ -151,44 +127,41 @@ func hotTargets(base string) []loadtest.Target {
 }
 
 // allTargets are the list and every restaurant, equally often.
-func allTargets(ids []string) func(base string) []loadtest.Target {
-	return func(base string) []loadtest.Target {
-		ts := []loadtest.Target{{URL: base + "/restaurant", Weight: 1}}
-		for _, id := range ids {
-			ts = append(ts, loadtest.Target{URL: base + "/restaurant/" + id, Weight: 1})
-		}
-		return ts
+func allTargets(base string) []loadtest.Target {
+	ts := []loadtest.Target{{URL: base + "/restaurant", Weight: 1}}
+	for _, id := range restaurantIDs() {
+		ts = append(ts, loadtest.Target{URL: base + "/restaurant/" + id, Weight: 1})
 	}
+	return ts
 }
 
 // mixedTargets are the list, the restaurants and random unknown paths.
-func mixedTargets(ids []string) func(base string) []loadtest.Target {
-	return func(base string) []loadtest.Target {
-		ts := []loadtest.Target{{URL: base + "/restaurant", Weight: 10}}
-		for _, id := range ids {
-			ts = append(ts, loadtest.Target{URL: base + "/restaurant/" + id, Weight: 5})
-		}
-		return append(ts, loadtest.Target{URL: base + "/restaurant/unknown-{rand}", Weight: 1})
+func mixedTargets(base string) []loadtest.Target {
+	ts := []loadtest.Target{{URL: base + "/restaurant", Weight: 10}}
+	for _, id := range restaurantIDs() {
+		ts = append(ts, loadtest.Target{URL: base + "/restaurant/" + id, Weight: 5})
 	}
+	return append(ts, loadtest.Target{URL: base + "/restaurant/unknown-{rand}", Weight: 1})
 }
 
-// scenarios are the load patterns over the stand-in's restaurants ids.
-func (o Options) scenarios(ids []string) []scenario {
+// scenarios are the load patterns, over the stand-in's restaurants.
+func (o Options) scenarios() []scenario {
 	all := []string{SystemNginx, SystemRelay, SystemBare}
 	proxies := []string{SystemNginx, SystemRelay}
 	if o.RelayB != nil {
 		all = []string{SystemNginx, SystemRelay, SystemRelayB, SystemBare}
 		proxies = []string{SystemNginx, SystemRelay, SystemRelayB}
 	}
+	n := len(restaurantIDs())
 	return []scenario{
 		{name: ScenarioHot, title: fmt.Sprintf("one hot key, c=%d, TTL 10s, upstream 50 ms", o.Connections),
 			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, keys: 1, targets: hotTargets, flags: noBudget()},
-		{name: ScenarioMixed, title: fmt.Sprintf("list + %d restaurants + %.1f%% random unknown paths, c=%d, TTL 10s, upstream 50 ms", len(ids), 100/float64(11+5*len(ids)), o.Connections),
-			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, targets: mixedTargets(ids), flags: noBudget()},
-		{name: ScenarioTTL, title: fmt.Sprintf("list + %d restaurants, TTL 1s for %v, c=%d, upstream 50 ms", len(ids), o.TTLDuration, o.Connections),
-			latency: 50 * time.Millisecond, ttl: time.Second, duration: o.TTLDuration, rounds: 1, systems: proxies, keys: 1 + len(ids), targets: allTargets(ids), flags: noBudget()},
-		{name: ScenarioSlow, title: fmt.Sprintf("list + %d restaurants, slow upstream (2 s), TTL 5s, c=%d", len(ids), o.Connections),
-			latency: 2 * time.Second, ttl: 5 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: proxies, keys: 1 + len(ids), targets: allTargets(ids), flags: noBudget()},
+		{name: ScenarioMixed, title: fmt.Sprintf("list + %d restaurants + %.1f%% random unknown paths, c=%d, TTL 10s, upstream 50 ms", n, 100/float64(10+5*n+1), o.Connections),
+			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, targets: mixedTargets, flags: noBudget()},
+		{name: ScenarioTTL, title: fmt.Sprintf("list + %d restaurants, TTL 1s for %v, c=%d, upstream 50 ms", n, o.TTLDuration, o.Connections),
+			latency: 50 * time.Millisecond, ttl: time.Second, duration: o.TTLDuration, rounds: 1, systems: proxies, keys: n + 1, targets: allTargets, flags: noBudget()},
+		{name: ScenarioSlow, title: fmt.Sprintf("list + %d restaurants, slow upstream (2 s), TTL 5s, c=%d", n, o.Connections),
+			latency: 2 * time.Second, ttl: 5 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: proxies, keys: n + 1, targets: allTargets, flags: noBudget()},
 	}
 }
 
@@ -224,13 +197,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 	}
 	o.NginxBin = nginx
 	res := &Results{Started: time.Now().UTC(), Notes: []string{relayFlagsNote()}}
-	var ids []string
-	if slices.ContainsFunc(want, func(s string) bool { return s != ScenarioMemory && s != ScenarioSweep }) {
-		if ids, err = listIDs(ctx, o); err != nil {
-			return nil, err
-		}
-	}
-	for _, sc := range o.scenarios(ids) {
+	for _, sc := range o.scenarios() {
 		if !slices.Contains(want, sc.name) {
 			continue
 		}
