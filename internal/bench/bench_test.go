@@ -61,7 +61,7 @@ func TestRenderNginx(t *testing.T) {
 	for _, want := range []string{
 		"daemon off;", "listen 127.0.0.1:18080 backlog=4096;", "keys_zone=menu:26m", "worker_rlimit_nofile ", "server 127.0.0.1:18081;", "keepalive 32;",
 		"proxy_pass http://menu_api/api/;", "proxy_cache_valid 200 10s;", "proxy_cache_valid 404 5s;",
-		"proxy_cache_lock on;", "proxy_cache_background_update on;", "proxy_cache_use_stale updating",
+		"proxy_cache_lock on;", "proxy_ignore_headers Cache-Control Expires;", "proxy_cache_background_update on;", "proxy_cache_use_stale updating",
 		"proxy_set_header Connection \"\";", "pid /var/empty/x/nginx.pid;",
 	} {
 		if !strings.Contains(conf, want) {

@@ -16,7 +16,9 @@ import (
 // nginxConfig is the reference an operator would pick instead of the relay:
 // nginx's proxy cache with one upstream call per key at a time (cache lock),
 // refreshes in the background while the stale copy is served, and keep-alive
-// connections to the upstream.
+// connections to the upstream. It keeps answers for the relay's TTLs: the
+// API's own Cache-Control (max-age of hours) and Expires are ignored, as
+// the relay ignores them.
 const nginxConfig = `# written by the restaurants benchmark
 daemon off;
 master_process on;
@@ -55,6 +57,7 @@ http {
             proxy_set_header Connection "";
             proxy_cache menu;
             proxy_cache_key $request_uri;
+            proxy_ignore_headers Cache-Control Expires;
             proxy_cache_valid 200 {{.TTL}};
             proxy_cache_valid 404 {{.NegativeTTL}};
             proxy_cache_lock on;
