@@ -334,20 +334,18 @@ func scaleOf(a Axis) (plot.Normalizer, plot.Ticker) {
 
 // logTicks marks 1 to 9 times each power of ten in range and labels the
 // powers of ten, and 2 and 5 times them too when the range spans less than
-// three decades; a range within one decade gets a linear axis' ticks, so
-// that it still reads.
+// three decades; a range in which that labels fewer than two marks gets a
+// linear axis' ticks, so that it still reads.
 func logTicks(lo, hi float64) []plot.Tick {
 	if lo <= 0 || hi <= lo {
 		return nil
 	}
 	labelled := []float64{1}
-	switch span := math.Log10(hi / lo); {
-	case span < 1:
-		return relabel(plot.DefaultTicks{}).Ticks(lo, hi)
-	case span < 3:
+	if math.Log10(hi/lo) < 3 {
 		labelled = []float64{1, 2, 5}
 	}
 	var out []plot.Tick
+	labels := 0
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		p := math.Pow(10, e)
 		for m := 1.0; m <= 9; m++ {
@@ -358,9 +356,13 @@ func logTicks(lo, hi float64) []plot.Tick {
 			t := plot.Tick{Value: v}
 			if slices.Contains(labelled, m) {
 				t.Label = Number(v)
+				labels++
 			}
 			out = append(out, t)
 		}
+	}
+	if labels < 2 {
+		return relabel(plot.DefaultTicks{}).Ticks(lo, hi)
 	}
 	return out
 }

@@ -138,6 +138,9 @@ func TestLogTicks(t *testing.T) {
 	if got := strings.Fields(labels(6.2, 19)); len(got) < 2 {
 		t.Errorf("6.2 to 19: %q, want a linear axis' ticks, at least two", got)
 	}
+	if got := labels(4.1, 26); got != "5 10 20" {
+		t.Errorf("4.1 to 26: %q, want 5 10 20", got)
+	}
 	if got := labels(13, 2400); got != "20 50 100 200 500 1,000 2,000" {
 		t.Errorf("13 to 2,400: %q", got)
 	}
