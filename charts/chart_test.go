@@ -86,6 +86,7 @@ func valueSets() map[string]map[string]any {
 			"autoscaling":    map[string]any{"targetMemoryUtilizationPercentage": 80},
 			"serviceAccount": map[string]any{"create": false},
 			"podLabels":      map[string]any{"team": "lunch"},
+			"valkey":         map[string]any{"enabled": true},
 		},
 	}
 }

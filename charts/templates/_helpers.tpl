@@ -165,3 +165,39 @@ fsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+Name of the in-chart Valkey's Deployment and Service.
+*/}}
+{{- define "restaurants.valkey.fullname" -}}
+{{- printf "%s-valkey" (include "restaurants.fullname" .) }}
+{{- end }}
+
+{{/*
+In-chart Valkey labels and selector labels.
+*/}}
+{{- define "restaurants.valkey.labels" -}}
+{{ include "restaurants.commonLabels" . }}
+app.kubernetes.io/component: shared-cache
+{{- end }}
+
+{{- define "restaurants.valkey.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "restaurants.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: shared-cache
+{{- end }}
+
+{{/*
+The relays' shared cache URL: sharedCache.url, else the in-chart Valkey when
+valkey.enabled, else none. Setting both is refused.
+*/}}
+{{- define "restaurants.sharedCacheURL" -}}
+{{- if and .Values.sharedCache.url .Values.valkey.enabled }}
+{{- fail "set sharedCache.url (an existing Valkey/Redis) or valkey.enabled (one in the release), not both" }}
+{{- end }}
+{{- if .Values.sharedCache.url }}
+{{- .Values.sharedCache.url }}
+{{- else if .Values.valkey.enabled }}
+{{- printf "redis://%s:%d" (include "restaurants.valkey.fullname" .) (int .Values.valkey.port) }}
+{{- end }}
+{{- end }}
