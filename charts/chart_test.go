@@ -87,6 +87,11 @@ func valueSets() map[string]map[string]any {
 			"serviceAccount": map[string]any{"create": false},
 			"podLabels":      map[string]any{"team": "lunch"},
 		},
+		"monitoring": {
+			"serviceMonitor":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"prometheusRule":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"grafanaDashboard": map[string]any{"enabled": true, "annotations": map[string]any{"grafana_folder": "Lunch"}},
+		},
 	}
 }
 
