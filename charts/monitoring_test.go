@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/scilifelab/restaurants/internal/metrics"
 )
 
 // The monitoring files of the chart, and the plain rules file beside the
@@ -481,5 +483,37 @@ func TestDashboardShowsWhatTheIssueAsks(t *testing.T) {
 		if !slices.ContainsFunc(queries, func(q panelQuery) bool { return re.MatchString(q.expr) }) {
 			t.Errorf("no panel shows %s (no query matches %s)", what, pattern)
 		}
+	}
+}
+
+// TestDashboardShowsEveryRelayMetric fails when the relay exports a metric of
+// its own that no dashboard query uses.
+func TestDashboardShowsEveryRelayMetric(t *testing.T) {
+	m := metrics.New("test", metrics.Sources{
+		CacheEntries:     func() int { return 0 },
+		CacheBytes:       func() int { return 0 },
+		UpstreamInflight: func() int64 { return 0 },
+	})
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exprs strings.Builder
+	for _, q := range loadDashboard(t).queries() {
+		exprs.WriteString(q.expr + "\n")
+	}
+	n := 0
+	for _, f := range families {
+		name := f.GetName()
+		if !strings.HasPrefix(name, "restaurants_") {
+			continue
+		}
+		n++
+		if !strings.Contains(exprs.String(), name) {
+			t.Errorf("no dashboard query uses %s", name)
+		}
+	}
+	if n < 8 {
+		t.Fatalf("the relay exports only %d restaurants_* metrics", n)
 	}
 }

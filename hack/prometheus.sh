@@ -21,7 +21,13 @@ if [[ -z "$prom" ]]; then
 fi
 
 dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
+pid=
+stop() {
+	trap - INT TERM EXIT
+	[[ -n "$pid" ]] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$dir"
+}
+trap stop INT TERM EXIT
 cp k8s/prometheus-rules.yaml "$dir/restaurants-rules.yaml"
 {
 	printf 'global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\n'
@@ -33,4 +39,6 @@ cp k8s/prometheus-rules.yaml "$dir/restaurants-rules.yaml"
 
 echo "prometheus on http://$listen/ scraping $targets as job \"restaurants\" (alerts: http://$listen/alerts); Ctrl-C stops" >&2
 "$prom" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
-	--web.listen-address="$listen" --log.level=warn
+	--web.listen-address="$listen" --log.level=warn &
+pid=$!
+wait "$pid"
