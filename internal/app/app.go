@@ -11,6 +11,7 @@ import (
 
 	"github.com/scilifelab/restaurants/internal/admin"
 	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
 	"github.com/scilifelab/restaurants/internal/relay"
 	"github.com/scilifelab/restaurants/internal/upstream"
@@ -48,6 +49,10 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		CacheBytes:       func() int { return a.relay.Cache().Bytes() },
 		UpstreamInflight: client.Inflight,
 	})
+	g, err := guard.New(guard.Config{Rate: cfg.UpstreamRate, Burst: cfg.UpstreamBurst, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	a.relay, err = relay.New(ctx, relay.Config{
 		Client: client,
 		Cache: cache.Config{
@@ -59,9 +64,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 			},
 			MaxMB:         cfg.CacheMaxMB,
 			MaxEntryBytes: int(cfg.MaxBody),
+			Guard:         g,
+			Backoff:       guard.Backoff{Min: cfg.UpstreamBackoff, Max: cfg.UpstreamBackoffMax},
+			Observer:      m,
+			Logger:        log,
 		},
-		Metrics: m,
-		Logger:  log,
+		Metrics:      m,
+		ForwardQuery: cfg.ForwardQuery,
 	})
 	if err != nil {
 		return nil, err

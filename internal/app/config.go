@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -35,6 +36,11 @@ type Config struct {
 	CacheMaxMB           int
 	UpstreamTimeout      time.Duration
 	UpstreamMaxInflight  int
+	UpstreamRate         float64
+	UpstreamBurst        int
+	UpstreamBackoff      time.Duration
+	UpstreamBackoffMax   time.Duration
+	ForwardQuery         bool
 	MaxBody              ByteSize
 	DrainDelay           time.Duration
 	ShutdownTimeout      time.Duration
@@ -63,6 +69,11 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.IntVar(&c.CacheMaxMB, "cache-max-mb", 64, "memory bound of the cache, in MiB")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Second, "bound on one upstream call")
 	fs.IntVar(&c.UpstreamMaxInflight, "upstream-max-inflight", 16, "upstream calls under way at once, at most")
+	fs.Float64Var(&c.UpstreamRate, "upstream-rate", 5, "upstream call budget over all keys, in calls per second; 0 is unlimited")
+	fs.IntVar(&c.UpstreamBurst, "upstream-burst", 20, "upstream calls the budget allows at once after a quiet spell")
+	fs.DurationVar(&c.UpstreamBackoff, "upstream-backoff", time.Second, "after a failed fetch, how long its key waits before it is tried again (doubling with each failure in a row)")
+	fs.DurationVar(&c.UpstreamBackoffMax, "upstream-backoff-max", time.Minute, "the longest wait of a failing key")
+	fs.BoolVar(&c.ForwardQuery, "forward-query", false, "forward query strings (sorted, canonical) and make them part of the cache key; the API takes none")
 	fs.Var(&c.MaxBody, "max-body", "largest upstream body accepted (bytes, or with KiB/MiB)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving while not ready, before shutting down")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "after the drain delay, how long in-flight requests may take to finish")
@@ -70,7 +81,7 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
-	if err := envflag.Parse(fs, EnvPrefix, args, lookup); err != nil {
+	if err := envflag.Parse(fs, EnvPrefix, args, lookup, "version"); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -99,6 +110,10 @@ func (c Config) Validate() error {
 		{c.CacheMaxMB >= 1, "cache-max-mb", "at least 1"},
 		{c.UpstreamTimeout > 0, "upstream-timeout", "positive"},
 		{c.UpstreamMaxInflight >= 1, "upstream-max-inflight", "at least 1"},
+		{c.UpstreamRate >= 0 && !math.IsInf(c.UpstreamRate, 0), "upstream-rate", "zero (unlimited) or a positive number of calls per second"},
+		{c.UpstreamBurst >= 1, "upstream-burst", "at least 1"},
+		{c.UpstreamBackoff >= 0, "upstream-backoff", "zero or positive"},
+		{c.UpstreamBackoffMax >= c.UpstreamBackoff, "upstream-backoff-max", "at least --upstream-backoff"},
 		{c.MaxBody >= 1<<10, "max-body", "at least 1KiB"},
 		{int64(c.MaxBody)*4 <= int64(c.CacheMaxMB)<<20, "max-body", "at most a quarter of --cache-max-mb"},
 		{c.DrainDelay >= 0, "drain-delay", "zero or positive"},

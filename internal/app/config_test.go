@@ -61,6 +61,12 @@ func TestBadSettingsNameTheFlag(t *testing.T) {
 		{[]string{"--negative-ttl", "-1s"}, nil, "--negative-ttl"},
 		{[]string{"--cache-max-mb", "0"}, nil, "--cache-max-mb"},
 		{[]string{"--upstream-max-inflight", "0"}, nil, "--upstream-max-inflight"},
+		{[]string{"--upstream-rate", "-1"}, nil, "--upstream-rate"},
+		{[]string{"--upstream-rate", "NaN"}, nil, "--upstream-rate"},
+		{[]string{"--upstream-rate", "+Inf"}, nil, "--upstream-rate"},
+		{[]string{"--upstream-burst", "0"}, nil, "--upstream-burst"},
+		{[]string{"--upstream-backoff", "-1s"}, nil, "--upstream-backoff"},
+		{[]string{"--upstream-backoff", "10s", "--upstream-backoff-max", "5s"}, nil, "--upstream-backoff-max"},
 		{[]string{"--max-body", "10"}, nil, "--max-body"},
 		{[]string{"--max-body", "1GiB"}, nil, "--max-body"},
 		{[]string{"--max-body", "lots"}, nil, "max-body"},
@@ -93,5 +99,36 @@ func TestByteSize(t *testing.T) {
 		if err := b.Set(bad); err == nil {
 			t.Errorf("Set(%q) accepted", bad)
 		}
+	}
+}
+
+func TestProtectionSettings(t *testing.T) {
+	c, err := ParseFlags(nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpstreamRate != 5 || c.UpstreamBurst != 20 || c.UpstreamBackoff != time.Second || c.UpstreamBackoffMax != time.Minute || c.ForwardQuery {
+		t.Fatalf("defaults: rate %v burst %d backoff %s..%s forward-query %v", c.UpstreamRate, c.UpstreamBurst, c.UpstreamBackoff, c.UpstreamBackoffMax, c.ForwardQuery)
+	}
+	c, err = ParseFlags([]string{"--upstream-rate", "0"}, env(map[string]string{
+		"RESTAURANTS_FORWARD_QUERY": "true", "RESTAURANTS_UPSTREAM_BURST": "3", "RESTAURANTS_UPSTREAM_BACKOFF_MAX": "2m",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpstreamRate != 0 || !c.ForwardQuery || c.UpstreamBurst != 3 || c.UpstreamBackoffMax != 2*time.Minute {
+		t.Fatalf("set: %+v", c)
+	}
+}
+
+// --version is an action of the command line: a RESTAURANTS_VERSION in a
+// pod's environment must not make every start print and exit.
+func TestVersionIsAFlagOnly(t *testing.T) {
+	c, err := ParseFlags(nil, env(map[string]string{"RESTAURANTS_VERSION": "true"}), io.Discard)
+	if err != nil || c.Version {
+		t.Fatalf("RESTAURANTS_VERSION=true: Version %v, %v; want the relay to run", c.Version, err)
+	}
+	if c, err := ParseFlags([]string{"--version"}, env(nil), io.Discard); err != nil || !c.Version {
+		t.Fatalf("--version: %v, %v", c.Version, err)
 	}
 }

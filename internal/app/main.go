@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 )
 
 // Main is the relay's command line: it reads the settings from args (without
@@ -30,8 +31,12 @@ func Main(ctx context.Context, version string, args []string, stdout, stderr io.
 		return 0
 	}
 	log := cfg.Logger(stderr)
-	mem := TuneMemory(cfg, lookup)
-	log.Debug("garbage collector", "gc_percent", mem.GCPercent, "memory_limit_bytes", mem.Limit)
+	mem := TuneMemory(cfg, lookup, os.DirFS("/sys/fs/cgroup"))
+	log.Debug("garbage collector", "gc_percent", mem.GCPercent, "memory_limit_bytes", mem.Limit, "container_limit_bytes", mem.Container)
+	if !mem.Fits {
+		log.Warn("the cache and the upstream bodies in flight do not fit the container's memory limit; lower --cache-max-mb or raise the limit",
+			"need_bytes", MemoryLimit(cfg), "container_limit_bytes", mem.Container)
+	}
 
 	a, err := New(ctx, cfg, version, log)
 	if err != nil {

@@ -1,7 +1,11 @@
 // Package cache keeps the relay's answers in bigcache and decides their
 // freshness: fresh answers are served at once, concurrent misses of one key
-// share one fetch, answers just expired are served while one refresh runs,
-// and old answers stand in when the upstream fails.
+// share one fetch, and an expired answer is served at once while one
+// background refresh runs, for as long as the policy lets it stand in.
+// Only a key with no usable copy waits for the upstream. Calls to the
+// upstream go through a guard (a call budget, the pause a 429 asks for), a
+// key whose fetch failed waits a growing back-off before it is tried again,
+// and an optional shared tier makes one fetch per key for a whole cluster.
 package cache
 
 import (
@@ -9,43 +13,39 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/allegro/bigcache/v3"
-	"golang.org/x/sync/singleflight"
-)
 
-// Policy says how long answers stay fresh and how long they may be served
-// stale.
-type Policy struct {
-	// TTL is how long a 200 answer stays fresh.
-	TTL time.Duration
-	// NegativeTTL is how long a client error such as 404 stays fresh; zero
-	// keeps such answers out of the cache.
-	NegativeTTL time.Duration
-	// StaleWhileRevalidate is how long after expiry an answer is still
-	// served at once while one refresh runs in the background.
-	StaleWhileRevalidate time.Duration
-	// StaleIfError is how long after expiry an answer stands in for a
-	// failed upstream.
-	StaleIfError time.Duration
-}
+	"github.com/scilifelab/restaurants/internal/guard"
+	"github.com/scilifelab/restaurants/internal/upstream"
+)
 
 // Config sets up a Cache.
 type Config struct {
 	Policy
-	// Fetch fetches an answer that the cache lacks.
-	Fetch FetchFunc
 	// MaxMB bounds the memory of the cached entries, in megabytes.
 	MaxMB int
 	// MaxEntryBytes is the largest body that must fit in the cache.
 	MaxEntryBytes int
+	// Guard decides whether an upstream call may be made; nil allows every call.
+	Guard *guard.Guard
+	// Backoff is the pause of a key after failed fetches; zero retries at once.
+	Backoff guard.Backoff
+	// Observer is told of calls not made; nil tells nobody.
+	Observer Observer
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger reports failed background refreshes; nil discards.
+	// Logger reports failing keys, once per change of their state; nil discards.
 	Logger *slog.Logger
+}
+
+// Observer is told what the cache decides beside the answers it gives, for
+// the relay's metrics.
+type Observer interface {
+	// Skipped counts an upstream call the guard or a key's back-off refused.
+	Skipped(reason guard.Reason)
 }
 
 // State tells how a Result was answered.
@@ -55,17 +55,22 @@ type State int
 const (
 	// Hit: a fresh answer from the cache.
 	Hit State = iota
-	// Miss: this caller fetched the answer from the upstream.
+	// Miss: this caller's fetch from the upstream.
 	Miss
-	// Coalesced: this caller waited for another caller's fetch.
+	// Coalesced: this caller waited for a fetch another caller started.
 	Coalesced
 	// Revalidating: an expired answer, served while one refresh runs.
 	Revalidating
-	// StaleOnError: an expired answer standing in for a failed upstream.
+	// StaleOnError: an expired answer standing in for a failing upstream,
+	// or for a call the budget or a 429 did not allow.
 	StaleOnError
+	// None: the cache gave no answer (a refused request, a failed fetch).
+	None
+	// NumStates is the number of states.
+	NumStates
 )
 
-// String names the state as the relay's metrics do.
+// String names the state as the relay's metrics label it.
 func (s State) String() string {
 	switch s {
 	case Hit:
@@ -77,7 +82,7 @@ func (s State) String() string {
 	case Revalidating, StaleOnError:
 		return "stale"
 	default:
-		return "unknown"
+		return "none"
 	}
 }
 
@@ -85,44 +90,74 @@ func (s State) String() string {
 type Result struct {
 	Entry *Entry
 	State State
-	// At is when the cache judged the entry's freshness, for the Age and
-	// max-age of the answer.
+	// At is when the cache judged the entry's freshness, for the Age of the
+	// answer.
 	At time.Time
-	// Err is the upstream failure behind a StaleOnError answer.
+	// Err is why a StaleOnError answer is stale: the key's last failure or
+	// the refusal of its refresh.
 	Err error
 }
 
-// FetchFunc fetches the answer to a key from the upstream: its status (200
-// or a client error) and body, or an error.
-type FetchFunc func(ctx context.Context, key string) (status int, body []byte, err error)
+// Fetcher fetches the answer to a target from the upstream: its status (200
+// or a client error) and body, or an error (an *upstream.Error).
+type Fetcher func(ctx context.Context, t upstream.Target) (status int, body []byte, err error)
 
-// Cache is a bigcache store with freshness and coalescing of fetches.
+// maxKeyStates bounds the keys the cache remembers beside its entries:
+// fetches under way and keys backing off after failures.
+const maxKeyStates = 16384
+
+// Cache is a bigcache store with freshness, coalescing of fetches and
+// protection of the upstream.
 type Cache struct {
-	store  *bigcache.BigCache
-	hot    *hotSet
-	fetch  FetchFunc
-	policy Policy
-	now    func() time.Time
-	log    *slog.Logger
-	group  singleflight.Group
+	store   *bigcache.BigCache
+	hot     *hotSet
+	fetch   Fetcher
+	policy  Policy
+	guard   *guard.Guard
+	backoff guard.Backoff
+	obs     Observer
+	now     func() time.Time
+	log     *slog.Logger
 	// maxStored is the largest stored entry, key and store overhead
 	// included, that a shard is sure to take: half of it.
 	maxStored int
 
+	mu   sync.Mutex
+	keys map[string]*keyState
+
 	closeOnce sync.Once
 }
 
-// New creates a Cache; cancelling ctx stops its background cleaning, as
-// Close does. The store evicts the oldest entries when MaxMB is
-// reached, and entries once they are past every window of the policy.
-func New(ctx context.Context, cfg Config) (*Cache, error) {
-	if cfg.TTL <= 0 {
-		return nil, errors.New("cache: TTL must be positive")
+// keyState is what the cache remembers of a key beside its entry.
+type keyState struct {
+	// flight is the fetch under way, or nil.
+	flight *flight
+	// failures counts the key's failed fetches in a row.
+	failures int
+	// retryAt is when the key may be fetched again after a failure.
+	retryAt time.Time
+	// lastErr is the key's last failure.
+	lastErr error
+}
+
+// flight is one fetch of a key. Its fields are written before done is
+// closed and read only after.
+type flight struct {
+	done    chan struct{}
+	entry   *Entry
+	fetched bool // from the upstream, rather than found stored meanwhile
+	err     error
+}
+
+// New creates a Cache that fetches what it lacks with fetch; cancelling ctx
+// stops its background cleaning, as Close does. The store evicts the oldest
+// entries when MaxMB is reached, and entries once they are past every
+// window of the policy.
+func New(ctx context.Context, cfg Config, fetch Fetcher) (*Cache, error) {
+	if err := cfg.Policy.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.NegativeTTL < 0 || cfg.StaleWhileRevalidate < 0 || cfg.StaleIfError < 0 {
-		return nil, errors.New("cache: windows must not be negative")
-	}
-	if cfg.Fetch == nil {
+	if fetch == nil {
 		return nil, errors.New("cache: no fetch function")
 	}
 	if cfg.MaxMB <= 0 || cfg.MaxEntryBytes <= 0 {
@@ -143,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	life := max(cfg.TTL, cfg.NegativeTTL) + max(cfg.StaleWhileRevalidate, cfg.StaleIfError) + time.Second
+	life := cfg.Life() + time.Second
 	// bigcache prints to stdout when its context ends; it gets one that
 	// never does, and is closed through Close instead.
 	store, err := bigcache.New(context.Background(), bigcache.Config{
@@ -162,10 +197,27 @@ func New(ctx context.Context, cfg Config) (*Cache, error) {
 	if now == nil {
 		now = time.Now
 	}
-	c := &Cache{store: store, hot: newHotSet(), fetch: cfg.Fetch, policy: cfg.Policy, now: now, log: log, maxStored: total / shards / 2}
+	g := cfg.Guard
+	if g == nil {
+		g, _ = guard.New(guard.Config{Now: now}) // unlimited: cannot fail
+	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	c := &Cache{
+		store: store, hot: newHotSet(), fetch: fetch, policy: cfg.Policy,
+		guard: g, backoff: cfg.Backoff, obs: obs, now: now, log: log,
+		maxStored: total / shards / 2,
+		keys:      make(map[string]*keyState),
+	}
 	context.AfterFunc(ctx, func() { _ = c.Close() })
 	return c, nil
 }
+
+type nopObserver struct{}
+
+func (nopObserver) Skipped(guard.Reason) {}
 
 // Close stops the store's background cleaning. The cache still answers
 // afterwards, so requests in flight during a shutdown finish normally.
@@ -181,129 +233,274 @@ func (c *Cache) Len() int { return c.store.Len() }
 // Bytes is the memory the store has taken for entries.
 func (c *Cache) Bytes() int { return c.store.Capacity() }
 
-// Get answers key from the cache, fetching it when needed. The
-// fetch runs detached from ctx, so that a caller who leaves does not fail the
-// others waiting for it, and the answer is cached all the same; ctx bounds
-// only this caller's wait.
-func (c *Cache) Get(ctx context.Context, key string) (Result, error) {
-	e, found := c.lookup(key)
-	if found {
-		now := c.now()
+// Get answers t from the cache. A fresh entry is a Hit. An expired entry
+// that the policy still lets stand in is served at once, and one refresh is
+// started unless one is under way, the key is backing off, or the guard
+// refuses the call. Only a key with no usable entry waits for a fetch,
+// which concurrent callers share. The fetch runs detached from ctx, so that
+// a caller who leaves does not fail the others waiting for it, and the
+// answer is cached all the same; ctx bounds only this caller's wait.
+func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
+	key := t.Key()
+	e := c.lookup(key)
+	now := c.now()
+	if e != nil {
 		if now.Before(e.FreshUntil) {
 			return Result{Entry: e, State: Hit, At: now}, nil
 		}
-		if now.Before(e.RevalidateUntil) {
-			c.refresh(ctx, key)
+		if now.Before(e.StaleUntil()) {
+			if why := c.refresh(key, t, now); why != nil {
+				return Result{Entry: e, State: StaleOnError, At: now, Err: why}, nil
+			}
 			return Result{Entry: e, State: Revalidating, At: now}, nil
 		}
 	}
-	var leader bool
-	ch := c.group.DoChan(key, func() (any, error) {
-		leader = true
-		return c.load(context.WithoutCancel(ctx), key)
-	})
+	kind := guard.First
+	if e != nil && e.Status == 200 {
+		kind = guard.Refresh
+	}
+	f, stored, leader, err := c.join(key, t, kind, now)
+	if err != nil {
+		return Result{}, err
+	}
+	if stored != nil { // by a fetch that ended just before
+		return Result{Entry: stored, State: Hit, At: now}, nil
+	}
 	select {
-	case r := <-ch:
-		// leader was written before the result was sent, so reading it
-		// after the receive is safe.
+	case <-f.done:
 		now := c.now()
-		if r.Err != nil {
-			if found && now.Before(e.ErrorUntil) {
-				return Result{Entry: e, State: StaleOnError, Err: r.Err, At: now}, nil
-			}
-			return Result{}, r.Err
-		}
-		l := r.Val.(loaded)
 		switch {
-		case !l.fetched:
-			return Result{Entry: l.entry, State: Hit, At: now}, nil
+		case f.err != nil:
+			return Result{}, f.err
+		case !f.fetched:
+			return Result{Entry: f.entry, State: Hit, At: now}, nil
 		case leader:
-			return Result{Entry: l.entry, State: Miss, At: now}, nil
+			return Result{Entry: f.entry, State: Miss, At: now}, nil
 		default:
-			return Result{Entry: l.entry, State: Coalesced, At: now}, nil
+			return Result{Entry: f.entry, State: Coalesced, At: now}, nil
 		}
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("waiting for the upstream: %w", ctx.Err())
 	}
 }
 
-// refresh starts one background fetch of key unless one is under way.
-func (c *Cache) refresh(ctx context.Context, key string) {
-	ch := c.group.DoChan(key, func() (any, error) {
-		l, err := c.load(context.WithoutCancel(ctx), key)
-		if err != nil {
-			c.log.Warn("background refresh failed", "key", key, "err", err)
+// Fetching reports whether a fetch of t is under way.
+func (c *Cache) Fetching(t upstream.Target) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ks := c.keys[t.Key()]
+	return ks != nil && ks.flight != nil
+}
+
+// refresh starts one background fetch of key unless one is under way, and
+// returns why the entry is stale on error rather than revalidating: the
+// key's last failure while it backs off, or the guard's refusal of the call.
+func (c *Cache) refresh(key string, t upstream.Target, now time.Time) error {
+	c.mu.Lock()
+	ks := c.keys[key]
+	var lastErr error
+	if ks != nil {
+		lastErr = ks.lastErr
+		if ks.flight != nil || now.Before(ks.retryAt) {
+			c.mu.Unlock()
+			return lastErr
 		}
-		return l, err
-	})
-	_ = ch // buffered: the result is dropped without blocking anyone
+	}
+	if err := c.admit(guard.Refresh); err != nil {
+		c.mu.Unlock()
+		return err
+	}
+	f := c.startLocked(key, ks)
+	c.mu.Unlock()
+	go c.run(key, t, f, true)
+	return lastErr
+}
+
+// join returns the fetch of key under way, or starts one; leader tells
+// whether this caller started it. Instead of a flight it returns the fresh
+// entry that a fetch ending just before has stored. A key backing off, or a
+// call the guard refuses, is an error (a *guard.Refusal).
+func (c *Cache) join(key string, t upstream.Target, kind guard.Kind, now time.Time) (f *flight, stored *Entry, leader bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ks := c.keys[key]
+	if ks != nil && ks.flight != nil {
+		return ks.flight, nil, false, nil
+	}
+	if e := c.lookup(key); e != nil && now.Before(e.FreshUntil) {
+		return nil, e, false, nil
+	}
+	if ks != nil && now.Before(ks.retryAt) {
+		c.obs.Skipped(guard.Failing)
+		return nil, nil, false, &guard.Refusal{Reason: guard.Failing, RetryAfter: max(time.Second, ks.retryAt.Sub(now)), Cause: ks.lastErr}
+	}
+	if err := c.admit(kind); err != nil {
+		return nil, nil, false, err
+	}
+	f = c.startLocked(key, ks)
+	go c.run(key, t, f, kind == guard.Refresh)
+	return f, nil, true, nil
+}
+
+// admit asks the guard for one upstream call of the given kind, counting a refusal.
+func (c *Cache) admit(kind guard.Kind) error {
+	err := c.guard.Check()
+	if err == nil {
+		err = c.guard.Take(kind)
+	}
+	var r *guard.Refusal
+	if errors.As(err, &r) {
+		c.obs.Skipped(r.Reason)
+	}
+	return err
+}
+
+// startLocked records a new flight of key; c.mu is held.
+func (c *Cache) startLocked(key string, ks *keyState) *flight {
+	if ks == nil {
+		ks = &keyState{}
+		c.keys[key] = ks
+	}
+	ks.flight = &flight{done: make(chan struct{})}
+	return ks.flight
+}
+
+// run fetches key for a flight, stores the answer, and records the
+// outcome: a success forgets the key's failures, a failure makes it back
+// off, and a 429 pauses every call for as long as it asks. popular tells
+// whether the key was asked for before (a refresh), which admits its
+// answer to the hot set at once.
+func (c *Cache) run(key string, t upstream.Target, f *flight, popular bool) {
+	e, err := c.load(context.Background(), key, t, popular)
+	f.entry, f.fetched, f.err = e, err == nil, err
+	var ue *upstream.Error
+	if errors.As(err, &ue) && ue.Outcome == upstream.RateLimited {
+		c.guard.RateLimited(ue.RetryAfter)
+	}
+
+	now := c.now()
+	c.mu.Lock()
+	ks := c.keys[key]
+	ks.flight = nil
+	switch {
+	case err == nil:
+		if ks.failures > 0 {
+			c.log.Info("upstream answers again for this key", "key", key, "failures", ks.failures, "status", e.Status)
+		}
+		delete(c.keys, key)
+	case backsOff(err):
+		ks.failures++
+		ks.lastErr = err
+		pause := c.backoff.After(ks.failures)
+		ks.retryAt = now.Add(pause)
+		if ks.failures == 1 {
+			c.log.Warn("upstream failing for this key; backing off", "key", key, "err", err, "backoff", pause)
+		}
+		c.pruneLocked(now)
+	default:
+		// Not the key's fault (a 429, no free upstream slot): no back-off.
+		if ks.failures == 0 {
+			delete(c.keys, key)
+		}
+	}
+	c.mu.Unlock()
+	close(f.done)
+}
+
+// backsOff reports whether a failed fetch makes its key back off: the
+// upstream failed or answered badly, as opposed to a 429 (which pauses
+// every key) or no free slot for the call.
+func backsOff(err error) bool {
+	var ue *upstream.Error
+	if !errors.As(err, &ue) {
+		return true
+	}
+	switch ue.Outcome {
+	case upstream.RateLimited, upstream.Busy, upstream.Canceled:
+		return false
+	default:
+		return true
+	}
+}
+
+// pruneLocked forgets keys that are done backing off once there are too
+// many to remember; c.mu is held.
+func (c *Cache) pruneLocked(now time.Time) {
+	if len(c.keys) <= maxKeyStates {
+		return
+	}
+	for k, ks := range c.keys {
+		if ks.flight == nil && !now.Before(ks.retryAt) {
+			delete(c.keys, k)
+		}
+	}
+	if len(c.keys) <= maxKeyStates {
+		return
+	}
+	// Still too many keys back off at once: forget the back-off of some of
+	// them; the guard's budget still bounds their calls.
+	for k, ks := range c.keys {
+		if len(c.keys) <= maxKeyStates*3/4 {
+			break
+		}
+		if ks.flight == nil {
+			delete(c.keys, k)
+		}
+	}
 }
 
 // storeOverhead bounds what bigcache adds to each entry: a timestamp, a hash
 // and the key's length, and the entry's length in its queue.
 const storeOverhead = 8 + 8 + 2 + 5
 
-type loaded struct {
-	entry   *Entry
-	fetched bool
-}
-
-// load fetches key and stores the answer. It looks in the store first: a
-// fetch that finished just before this one began has left a fresh answer.
-func (c *Cache) load(ctx context.Context, key string) (loaded, error) {
-	if e, ok := c.lookup(key); ok && e.Fresh(c.now()) {
-		return loaded{entry: e}, nil
-	}
-	status, body, err := c.fetch(ctx, key)
+// load fetches t and stores the answer.
+func (c *Cache) load(ctx context.Context, key string, t upstream.Target, popular bool) (*Entry, error) {
+	status, body, err := c.fetch(ctx, t)
 	if err != nil {
-		return loaded{}, err
+		return nil, err
 	}
-	e := c.newEntry(status, body)
-	if e.FreshUntil.After(e.Stored) {
-		// bigcache empties a whole shard trying to make room for an entry
-		// that cannot fit, so a larger answer is served but not stored.
-		if buf := encode(e); len(key)+len(buf)+storeOverhead > c.maxStored {
-			c.log.Warn("answer not cached: larger than the store keeps", "key", key, "bytes", len(body))
-		} else if err := c.store.Set(key, buf); err != nil {
-			c.log.Warn("answer not cached", "key", key, "bytes", len(body), "err", err)
-		}
-		c.hot.put(key, e)
-	}
-	return loaded{entry: e, fetched: true}, nil
+	e := c.policy.Entry(status, body, c.now())
+	c.put(key, e, popular)
+	return e, nil
 }
 
-func (c *Cache) newEntry(status int, body []byte) *Entry {
-	now := c.now()
-	e := &Entry{Status: status, Body: body, ETag: ETagOf(body), Length: strconv.Itoa(len(body)), Stored: now}
-	if status == 200 {
-		e.FreshUntil = now.Add(c.policy.TTL)
-		e.RevalidateUntil = e.FreshUntil.Add(c.policy.StaleWhileRevalidate)
-		e.ErrorUntil = e.FreshUntil.Add(c.policy.StaleIfError)
-	} else {
-		// A client error is not served stale: once expired, it is asked again.
-		e.FreshUntil = now.Add(c.policy.NegativeTTL)
-		e.RevalidateUntil = e.FreshUntil
-		e.ErrorUntil = e.FreshUntil
+// put stores e under key, unless the policy keeps it for no time. The hot
+// set takes it when it holds the key already or popular says so; a key
+// fetched for the first time gets there when it is asked for again.
+func (c *Cache) put(key string, e *Entry, popular bool) {
+	if !e.FreshUntil.After(e.Stored) {
+		return
 	}
-	return e
+	// bigcache empties a whole shard trying to make room for an entry that
+	// cannot fit, so a larger answer is served but not stored.
+	if buf := encode(e); len(key)+len(buf)+storeOverhead > c.maxStored {
+		c.log.Warn("answer not cached: larger than the store keeps", "key", key, "bytes", len(e.Body))
+		return
+	} else if err := c.store.Set(key, buf); err != nil {
+		c.log.Warn("answer not cached", "key", key, "bytes", len(e.Body), "err", err)
+		return
+	}
+	c.hot.put(key, e, c.now(), popular)
 }
 
-func (c *Cache) lookup(key string) (*Entry, bool) {
+// lookup returns the entry stored for key, or nil. An entry read from the
+// store is admitted to the hot set: a key asked for twice is a popular one.
+func (c *Cache) lookup(key string) *Entry {
 	if e := c.hot.get(key); e != nil {
-		return e, true
+		return e
 	}
 	buf, err := c.store.Get(key)
 	if err != nil {
-		return nil, false
+		return nil
 	}
 	e := new(Entry)
 	if err := decode(buf, e); err != nil {
 		c.log.Error("dropping unreadable entry", "key", key, "err", err)
 		_ = c.store.Delete(key)
-		return nil, false
+		return nil
 	}
-	c.hot.put(key, e)
-	return e, true
+	c.hot.put(key, e, c.now(), true)
+	return e
 }
 
 // storeLogger passes bigcache's messages to the logger at debug level.

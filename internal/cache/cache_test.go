@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/clocktest"
+	"github.com/scilifelab/restaurants/internal/guard"
+	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
 // newFakeClock is the cache's clock in these tests; it moves only when told.
@@ -19,9 +21,9 @@ func newFakeClock() *clocktest.Clock {
 	return clocktest.New(time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC))
 }
 
-// upstream is a counting fetch function whose answer the test sets, and
+// origin is a counting fetch function whose answer the test sets, and
 // which can be held at a gate until the test lets it go.
-type upstream struct {
+type origin struct {
 	calls   atomic.Int32
 	mu      sync.Mutex
 	status  int
@@ -34,18 +36,18 @@ type upstream struct {
 	bodies  map[string]string
 }
 
-func newUpstream(status int, body string) *upstream {
-	return &upstream{status: status, body: body, keys: map[string]int{}, bodies: map[string]string{}}
+func newOrigin(status int, body string) *origin {
+	return &origin{status: status, body: body, keys: map[string]int{}, bodies: map[string]string{}}
 }
 
-func (u *upstream) set(status int, body string, err error) {
+func (u *origin) set(status int, body string, err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.status, u.body, u.err = status, body, err
 }
 
 // hold makes the following calls wait until the returned release is called.
-func (u *upstream) hold() (release func()) {
+func (u *origin) hold() (release func()) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	gate := make(chan struct{})
@@ -55,7 +57,8 @@ func (u *upstream) hold() (release func()) {
 	return func() { once.Do(func() { close(gate) }) }
 }
 
-func (u *upstream) fetch(ctx context.Context, key string) (int, []byte, error) {
+func (u *origin) fetch(ctx context.Context, t upstream.Target) (int, []byte, error) {
+	key := t.Key()
 	u.calls.Add(1)
 	u.mu.Lock()
 	u.keys[key]++
@@ -82,7 +85,7 @@ func (u *upstream) fetch(ctx context.Context, key string) (int, []byte, error) {
 	return u.status, []byte(body), nil
 }
 
-func (u *upstream) callsFor(key string) int {
+func (u *origin) callsFor(key string) int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.keys[key]
@@ -100,7 +103,7 @@ func (c waitingCtx) Done() <-chan struct{} {
 	return c.Context.Done()
 }
 
-func testConfig(clk *clocktest.Clock, u *upstream) Config {
+func testConfig(clk *clocktest.Clock) Config {
 	return Config{
 		Policy: Policy{
 			TTL:                  10 * time.Second,
@@ -108,16 +111,15 @@ func testConfig(clk *clocktest.Clock, u *upstream) Config {
 			StaleWhileRevalidate: 30 * time.Second,
 			StaleIfError:         10 * time.Minute,
 		},
-		Fetch:         u.fetch,
 		MaxMB:         8,
 		MaxEntryBytes: 256 << 10,
 		Now:           clk.Now,
 	}
 }
 
-func newTestCache(t *testing.T, cfg Config) *Cache {
+func newTestCache(t *testing.T, cfg Config, u *origin) *Cache {
 	t.Helper()
-	c, err := New(t.Context(), cfg)
+	c, err := New(t.Context(), cfg, u.fetch)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -125,9 +127,16 @@ func newTestCache(t *testing.T, cfg Config) *Cache {
 	return c
 }
 
+// target is the upstream target of a cache key: its path, and a query
+// after "?".
+func target(key string) upstream.Target {
+	path, query, _ := strings.Cut(key, "?")
+	return upstream.Target{Path: path, RawQuery: query}
+}
+
 func mustGet(t *testing.T, c *Cache, key string) Result {
 	t.Helper()
-	r, err := c.Get(context.Background(), key)
+	r, err := c.Get(context.Background(), target(key))
 	if err != nil {
 		t.Fatalf("Get(%q): %v", key, err)
 	}
@@ -164,8 +173,8 @@ func waitHit(t *testing.T, c *Cache, key string) Result {
 
 func TestMissThenHit(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{"restaurants":[]}`)
-	c := newTestCache(t, testConfig(clk, u))
+	u := newOrigin(200, `{"restaurants":[]}`)
+	c := newTestCache(t, testConfig(clk), u)
 
 	r := mustGet(t, c, "restaurant")
 	wantResult(t, r, Miss, 200, `{"restaurants":[]}`)
@@ -175,8 +184,8 @@ func TestMissThenHit(t *testing.T) {
 	clk.Advance(9 * time.Second)
 	r = mustGet(t, c, "restaurant")
 	wantResult(t, r, Hit, 200, `{"restaurants":[]}`)
-	if age, maxAge := r.Entry.Age(clk.Now()), r.Entry.MaxAge(clk.Now()); age != 9 || maxAge != 1 {
-		t.Errorf("after 9s: Age %d MaxAge %d, want 9 and 1", age, maxAge)
+	if age, maxAge := r.Entry.Age(clk.Now()), r.Entry.MaxAge; age != 9 || maxAge != 10*time.Second {
+		t.Errorf("after 9s: Age %d MaxAge %s, want 9 and the TTL", age, maxAge)
 	}
 	if n := u.calls.Load(); n != 1 {
 		t.Errorf("upstream called %d times, want 1", n)
@@ -195,10 +204,10 @@ func TestMissThenHit(t *testing.T) {
 func TestConcurrentMissesCoalesce(t *testing.T) {
 	const callers = 100
 	clk := newFakeClock()
-	u := newUpstream(200, `{"restaurant":{"title":"Sven Dufva"}}`)
+	u := newOrigin(200, `{"restaurant":{"title":"Sven Dufva"}}`)
 	release := u.hold()
 	defer release()
-	c := newTestCache(t, testConfig(clk, u))
+	c := newTestCache(t, testConfig(clk), u)
 
 	waiting := make(chan struct{}, callers)
 	ctx := waitingCtx{Context: context.Background(), waiting: waiting}
@@ -206,7 +215,7 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 	errs := make(chan error, callers)
 	for i := 0; i < callers; i++ {
 		go func() {
-			r, err := c.Get(ctx, "restaurant/dufva")
+			r, err := c.Get(ctx, target("restaurant/dufva"))
 			if err != nil {
 				errs <- err
 				return
@@ -246,8 +255,8 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 func TestStaleWhileRevalidate(t *testing.T) {
 	const callers = 100
 	clk := newFakeClock()
-	u := newUpstream(200, `{"v":1}`)
-	c := newTestCache(t, testConfig(clk, u))
+	u := newOrigin(200, `{"v":1}`)
+	c := newTestCache(t, testConfig(clk), u)
 	wantResult(t, mustGet(t, c, "restaurant"), Miss, 200, `{"v":1}`)
 
 	clk.Advance(15 * time.Second) // expired 5s ago; inside the 30s revalidate window
@@ -261,7 +270,7 @@ func TestStaleWhileRevalidate(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, err := c.Get(context.Background(), "restaurant")
+			r, err := c.Get(context.Background(), target("restaurant"))
 			if err != nil {
 				t.Errorf("Get: %v", err)
 				return
@@ -296,82 +305,301 @@ func TestStaleWhileRevalidate(t *testing.T) {
 	release()
 	r := waitHit(t, c, "restaurant")
 	wantResult(t, r, Hit, 200, `{"v":2}`)
-	if age, maxAge := r.Entry.Age(clk.Now()), r.Entry.MaxAge(clk.Now()); age != 0 || maxAge != 10 {
-		t.Errorf("refreshed entry Age %d MaxAge %d, want 0 and 10", age, maxAge)
+	if age := r.Entry.Age(clk.Now()); age != 0 {
+		t.Errorf("refreshed entry Age %d, want 0", age)
 	}
 	if n := u.calls.Load(); n != 2 {
 		t.Errorf("upstream called %d times, want 2: one load, one refresh", n)
 	}
 }
 
+// waitIdle waits until no fetch of key is under way.
+func waitIdle(t *testing.T, c *Cache, key string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		ks := c.keys[key]
+		busy := ks != nil && ks.flight != nil
+		c.mu.Unlock()
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a fetch of %q still under way after 10s", key)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Past the revalidate window but inside stale-if-error, a copy is served
+// at once while one refresh runs; once the refresh has failed, the copy is
+// stale on error and the key backs off instead of calling again.
 func TestStaleIfError(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{"v":1}`)
-	cfg := testConfig(clk, u)
+	u := newOrigin(200, `{"v":1}`)
+	cfg := testConfig(clk)
 	cfg.StaleWhileRevalidate = 5 * time.Second
-	cfg.StaleIfError = time.Minute
-	c := newTestCache(t, cfg)
+	cfg.StaleIfError = 20 * time.Second
+	cfg.Backoff = guard.Backoff{Min: 4 * time.Second, Max: time.Minute}
+	c := newTestCache(t, cfg, u)
 	wantResult(t, mustGet(t, c, "restaurant"), Miss, 200, `{"v":1}`)
 
 	broken := errors.New("upstream 503")
 	u.set(0, "", broken)
+	release := u.hold()
 
-	// Past the revalidate window (15s after storing), inside stale-if-error.
+	// Past the revalidate window (15s after storing), inside stale-if-error:
+	// the copy at once, while the refresh hangs.
 	clk.Advance(16 * time.Second)
+	for range 20 {
+		wantResult(t, mustGet(t, c, "restaurant"), Revalidating, 200, `{"v":1}`)
+	}
+	<-u.started
+	release()
+	waitIdle(t, c, "restaurant")
+	if n := u.calls.Load(); n != 2 {
+		t.Fatalf("upstream called %d times, want 2: the load and one refresh", n)
+	}
+
+	// The refresh failed: stale on error, no call during the back-off.
 	r := mustGet(t, c, "restaurant")
 	wantResult(t, r, StaleOnError, 200, `{"v":1}`)
 	if !errors.Is(r.Err, broken) {
 		t.Errorf("StaleOnError Err = %v, want the upstream failure", r.Err)
 	}
+	clk.Advance(3 * time.Second)
+	wantResult(t, mustGet(t, c, "restaurant"), StaleOnError, 200, `{"v":1}`)
 	if n := u.calls.Load(); n != 2 {
-		t.Errorf("upstream called %d times, want 2", n)
+		t.Fatalf("upstream called %d times during the back-off, want 2", n)
+	}
+	// Back-off over: one more refresh, which fails too; the next pause is longer.
+	clk.Advance(2 * time.Second)
+	wantResult(t, mustGet(t, c, "restaurant"), StaleOnError, 200, `{"v":1}`)
+	waitIdle(t, c, "restaurant")
+	clk.Advance(5 * time.Second)
+	wantResult(t, mustGet(t, c, "restaurant"), StaleOnError, 200, `{"v":1}`)
+	if n := u.calls.Load(); n != 3 {
+		t.Fatalf("upstream called %d times, want 3: the second back-off (8s) is not over", n)
 	}
 
-	// Just inside the window's end (fresh until 10s, stale until 70s).
-	clk.Advance(69*time.Second - 16*time.Second)
+	// The third refresh (at 29s, the copy usable until 30s) fails: the key
+	// backs off 16s. Past stale-if-error the copy is gone, and the key
+	// still backs off, so the answer is a refusal naming the failure.
+	clk.Advance(3 * time.Second)
 	wantResult(t, mustGet(t, c, "restaurant"), StaleOnError, 200, `{"v":1}`)
-
-	// Past it: the failure is the answer.
+	waitIdle(t, c, "restaurant")
 	clk.Advance(2 * time.Second)
-	r, err := c.Get(context.Background(), "restaurant")
-	if !errors.Is(err, broken) {
-		t.Fatalf("past stale-if-error: Get = %+v, %v; want the upstream failure", r, err)
+	r, err := c.Get(context.Background(), target("restaurant"))
+	var ref *guard.Refusal
+	if !errors.As(err, &ref) || ref.Reason != guard.Failing || !errors.Is(err, broken) {
+		t.Fatalf("past stale-if-error while backing off: Get = %+v, %v; want a back-off refusal with the failure", r, err)
 	}
 	if r.Entry != nil {
 		t.Errorf("an error came with entry %+v", r.Entry)
 	}
 
-	// The upstream recovers: a fresh answer replaces the old one.
+	// The upstream recovers: after the back-off, a fresh answer replaces the
+	// old one and the key's failures are forgotten.
+	if n := u.calls.Load(); n != 4 {
+		t.Fatalf("upstream called %d times, want 4", n)
+	}
 	u.set(200, `{"v":2}`, nil)
+	clk.Advance(14 * time.Second)
 	wantResult(t, mustGet(t, c, "restaurant"), Miss, 200, `{"v":2}`)
 	wantResult(t, mustGet(t, c, "restaurant"), Hit, 200, `{"v":2}`)
+	c.mu.Lock()
+	left := len(c.keys)
+	c.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d keys remembered after the recovery, want none", left)
+	}
+}
+
+// A key with no copy whose fetch failed is not asked again on every
+// request: it backs off, and the refusal says how long.
+func TestFailedMissBacksOff(t *testing.T) {
+	clk := newFakeClock()
+	u := newOrigin(0, "")
+	broken := &upstream.Error{Outcome: upstream.Timeout, Err: errors.New("no answer")}
+	u.set(0, "", broken)
+	cfg := testConfig(clk)
+	cfg.Backoff = guard.Backoff{Min: 2 * time.Second, Max: time.Minute}
+	c := newTestCache(t, cfg, u)
+	if _, err := c.Get(context.Background(), target("restaurant")); !errors.Is(err, broken) {
+		t.Fatalf("first Get: %v, want the failure", err)
+	}
+	for range 10 {
+		_, err := c.Get(context.Background(), target("restaurant"))
+		var ref *guard.Refusal
+		if !errors.As(err, &ref) || ref.Reason != guard.Failing || ref.RetryAfter != 2*time.Second || !errors.Is(err, broken) {
+			t.Fatalf("Get while backing off: %v, want a 2s back-off refusal wrapping the failure", err)
+		}
+	}
+	if n := u.calls.Load(); n != 1 {
+		t.Fatalf("upstream called %d times, want 1", n)
+	}
+	// Other keys are not held back by this one.
+	u.set(200, `{}`, nil)
+	wantResult(t, mustGet(t, c, "restaurant/dufva"), Miss, 200, `{}`)
+	clk.Advance(2 * time.Second)
+	wantResult(t, mustGet(t, c, "restaurant"), Miss, 200, `{}`)
+}
+
+// A 429 pauses every key for its Retry-After, and makes no key back off.
+func TestRateLimitPausesEveryKey(t *testing.T) {
+	clk := newFakeClock()
+	u := newOrigin(0, "")
+	u.set(0, "", &upstream.Error{Outcome: upstream.RateLimited, Status: 429, RetryAfter: 30 * time.Second, Err: errors.New("rate limited")})
+	cfg := testConfig(clk)
+	cfg.Backoff = guard.Backoff{Min: time.Minute, Max: time.Hour}
+	g, err := guard.New(guard.Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Guard = g
+	obs := &countingObserver{}
+	cfg.Observer = obs
+	c := newTestCache(t, cfg, u)
+	if _, err := c.Get(context.Background(), target("restaurant")); err == nil {
+		t.Fatal("a 429 gave an answer")
+	}
+	for _, key := range []string{"restaurant", "restaurant/dufva", "restaurant/jorpes"} {
+		_, err := c.Get(context.Background(), target(key))
+		var ref *guard.Refusal
+		if !errors.As(err, &ref) || ref.Reason != guard.RateLimited || ref.RetryAfter != 30*time.Second {
+			t.Fatalf("Get(%s) during the pause: %v, want a 30s rate-limit refusal", key, err)
+		}
+	}
+	if n := u.calls.Load(); n != 1 || obs.count(guard.RateLimited) != 3 {
+		t.Fatalf("%d upstream calls, %d counted refusals; want 1 and 3", n, obs.count(guard.RateLimited))
+	}
+	u.set(200, `{}`, nil)
+	clk.Advance(30 * time.Second)
+	wantResult(t, mustGet(t, c, "restaurant"), Miss, 200, `{}`)
+}
+
+// Over budget, a key with a copy is served stale and a key without one is
+// refused with the wait; refreshes of known keys come first.
+func TestBudget(t *testing.T) {
+	clk := newFakeClock()
+	u := newOrigin(200, `{}`)
+	cfg := testConfig(clk)
+	g, err := guard.New(guard.Config{Rate: 1, Burst: 4, Now: clk.Now}) // reserve 1 for refreshes
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Guard = g
+	obs := &countingObserver{}
+	cfg.Observer = obs
+	c := newTestCache(t, cfg, u)
+	for _, key := range []string{"a", "b", "c"} {
+		wantResult(t, mustGet(t, c, key), Miss, 200, `{}`)
+	}
+	_, err = c.Get(context.Background(), target("junk"))
+	var ref *guard.Refusal
+	if !errors.As(err, &ref) || ref.Reason != guard.Budget || ref.RetryAfter < time.Second {
+		t.Fatalf("a first-time key over budget: %v, want a budget refusal", err)
+	}
+	// The reserve is for refreshes: a known key renews with it.
+	clk.Advance(15 * time.Second) // every copy stale, the budget full again (4)
+	for _, key := range []string{"j1", "j2", "j3"} {
+		wantResult(t, mustGet(t, c, key), Miss, 200, `{}`)
+	}
+	if _, err := c.Get(context.Background(), target("j4")); err == nil {
+		t.Fatal("a first-time key took the reserve")
+	}
+	wantResult(t, mustGet(t, c, "a"), Revalidating, 200, `{}`)
+	waitIdle(t, c, "a")
+	r := mustGet(t, c, "b") // the budget is spent: b is served stale, not refreshed
+	wantResult(t, r, StaleOnError, 200, `{}`)
+	if !errors.As(r.Err, &ref) || ref.Reason != guard.Budget {
+		t.Fatalf("stale for lack of budget: Err %v, want the budget refusal", r.Err)
+	}
+	if n := u.calls.Load(); n != 7 {
+		t.Errorf("upstream called %d times, want 7", n)
+	}
+	if obs.count(guard.Budget) != 3 {
+		t.Errorf("budget refusals counted %d, want 3", obs.count(guard.Budget))
+	}
+}
+
+type countingObserver struct {
+	mu sync.Mutex
+	n  map[guard.Reason]int
+}
+
+func (o *countingObserver) Skipped(r guard.Reason) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.n == nil {
+		o.n = map[guard.Reason]int{}
+	}
+	o.n[r]++
+}
+
+func (o *countingObserver) count(r guard.Reason) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.n[r]
+}
+
+// A stale request leaves nothing behind: a refresh that hangs while many
+// stale answers are served holds one flight, not one record per caller.
+func TestStaleServesDoNotPileUp(t *testing.T) {
+	clk := newFakeClock()
+	u := newOrigin(200, `{"v":1}`)
+	c := newTestCache(t, testConfig(clk), u)
+	wantResult(t, mustGet(t, c, "restaurant"), Miss, 200, `{"v":1}`)
+	release := u.hold()
+	defer release()
+	clk.Advance(11 * time.Second)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 20000
+	for range n {
+		if r := mustGet(t, c, "restaurant"); r.State != Revalidating {
+			t.Fatalf("state %v, want Revalidating", r.State)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if n := u.calls.Load(); n != 2 {
+		t.Fatalf("upstream called %d times, want 2", n)
+	}
+	// The old singleflight path kept a channel per stale caller: about a
+	// hundred bytes each, 2 MB here.
+	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 256<<10 {
+		t.Errorf("heap grew %d bytes over %d stale answers, want it flat", grown, n)
+	}
 }
 
 func TestStaleIfErrorZero(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{"v":1}`)
-	cfg := testConfig(clk, u)
+	u := newOrigin(200, `{"v":1}`)
+	cfg := testConfig(clk)
 	cfg.StaleWhileRevalidate = 0
 	cfg.StaleIfError = 0
-	c := newTestCache(t, cfg)
+	c := newTestCache(t, cfg, u)
 	wantResult(t, mustGet(t, c, "restaurant"), Miss, 200, `{"v":1}`)
 
 	broken := errors.New("upstream timeout")
 	u.set(0, "", broken)
 	clk.Advance(10 * time.Second)
-	if _, err := c.Get(context.Background(), "restaurant"); !errors.Is(err, broken) {
+	if _, err := c.Get(context.Background(), target("restaurant")); !errors.Is(err, broken) {
 		t.Fatalf("no stale windows: Get error %v, want the upstream failure", err)
 	}
 }
 
 func TestMissErrorNotCached(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(0, "")
+	u := newOrigin(0, "")
 	broken := errors.New("connection refused")
 	u.set(0, "", broken)
-	c := newTestCache(t, testConfig(clk, u))
+	c := newTestCache(t, testConfig(clk), u)
 	for i := 1; i <= 2; i++ {
-		if _, err := c.Get(context.Background(), "restaurant"); !errors.Is(err, broken) {
+		if _, err := c.Get(context.Background(), target("restaurant")); !errors.Is(err, broken) {
 			t.Fatalf("Get %d: error %v, want the upstream failure", i, err)
 		}
 		if n := u.calls.Load(); n != int32(i) {
@@ -386,8 +614,8 @@ func TestMissErrorNotCached(t *testing.T) {
 func TestNegativeCaching(t *testing.T) {
 	clk := newFakeClock()
 	const notFound = `{"detail":"Restaurant not found"}`
-	u := newUpstream(404, notFound)
-	c := newTestCache(t, testConfig(clk, u)) // NegativeTTL 2s, TTL 10s, long stale windows
+	u := newOrigin(404, notFound)
+	c := newTestCache(t, testConfig(clk), u) // NegativeTTL 2s, TTL 10s, long stale windows
 
 	r := mustGet(t, c, "restaurant/nope")
 	wantResult(t, r, Miss, 404, notFound)
@@ -410,7 +638,7 @@ func TestNegativeCaching(t *testing.T) {
 	clk.Advance(3 * time.Second)
 	broken := errors.New("upstream 502")
 	u.set(0, "", broken)
-	r, err := c.Get(context.Background(), "restaurant/nope")
+	r, err := c.Get(context.Background(), target("restaurant/nope"))
 	if !errors.Is(err, broken) {
 		t.Fatalf("expired 404 with a failing upstream: Get = %v %+v, %v; want the failure", r.State, r.Entry, err)
 	}
@@ -421,10 +649,10 @@ func TestNegativeCaching(t *testing.T) {
 
 func TestNegativeTTLZero(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(404, `{"detail":"Restaurant not found"}`)
-	cfg := testConfig(clk, u)
+	u := newOrigin(404, `{"detail":"Restaurant not found"}`)
+	cfg := testConfig(clk)
 	cfg.NegativeTTL = 0
-	c := newTestCache(t, cfg)
+	c := newTestCache(t, cfg, u)
 	for i := 1; i <= 3; i++ {
 		wantResult(t, mustGet(t, c, "restaurant/nope"), Miss, 404, `{"detail":"Restaurant not found"}`)
 		if n := u.calls.Load(); n != int32(i) {
@@ -438,17 +666,17 @@ func TestNegativeTTLZero(t *testing.T) {
 
 func TestCallerLeavesWhileWaiting(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{"v":1}`)
+	u := newOrigin(200, `{"v":1}`)
 	release := u.hold()
 	defer release()
 	u.ctxErrs = make(chan error, 1)
-	c := newTestCache(t, testConfig(clk, u))
+	c := newTestCache(t, testConfig(clk), u)
 
 	// The first caller starts the fetch and then leaves.
 	ctx, cancel := context.WithCancel(context.Background())
 	left := make(chan error, 1)
 	go func() {
-		_, err := c.Get(ctx, "restaurant")
+		_, err := c.Get(ctx, target("restaurant"))
 		left <- err
 	}()
 	<-u.started
@@ -457,7 +685,7 @@ func TestCallerLeavesWhileWaiting(t *testing.T) {
 	waiting := make(chan struct{}, 1)
 	second := make(chan Result, 1)
 	go func() {
-		r, err := c.Get(waitingCtx{Context: context.Background(), waiting: waiting}, "restaurant")
+		r, err := c.Get(waitingCtx{Context: context.Background(), waiting: waiting}, target("restaurant"))
 		if err != nil {
 			t.Errorf("second caller: %v", err)
 		}
@@ -488,11 +716,11 @@ func TestCallerLeavesWhileWaiting(t *testing.T) {
 
 func TestOversizedAnswerServedNotCached(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{"small":true}`)
-	cfg := testConfig(clk, u)
+	u := newOrigin(200, `{"small":true}`)
+	cfg := testConfig(clk)
 	cfg.MaxMB = 1
 	cfg.MaxEntryBytes = 300 << 10 // the store then keeps a single shard
-	c := newTestCache(t, cfg)
+	c := newTestCache(t, cfg, u)
 
 	wantResult(t, mustGet(t, c, "small"), Miss, 200, `{"small":true}`)
 	huge := `"` + strings.Repeat("x", 2<<20) + `"`
@@ -520,11 +748,11 @@ func TestOversizedAnswerServedNotCached(t *testing.T) {
 // allows: an answer of MaxEntryBytes, under a long key, is still stored.
 func TestLargestEntryIsCached(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, "")
-	cfg := testConfig(clk, u)
+	u := newOrigin(200, "")
+	cfg := testConfig(clk)
 	cfg.MaxMB = 1
 	cfg.MaxEntryBytes = (1<<20)/2 - headerSize - 1024
-	c := newTestCache(t, cfg)
+	c := newTestCache(t, cfg, u)
 	body := strings.Repeat("y", cfg.MaxEntryBytes)
 	key := strings.Repeat("k", 900)
 	u.set(200, body, nil)
@@ -537,9 +765,9 @@ func TestLargestEntryIsCached(t *testing.T) {
 
 func TestETagFollowsBody(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{"menu":[]}`)
+	u := newOrigin(200, `{"menu":[]}`)
 	u.bodies["c"] = `{"menu":[{"dish":"Soppa"}]}`
-	c := newTestCache(t, testConfig(clk, u))
+	c := newTestCache(t, testConfig(clk), u)
 	a, b, d := mustGet(t, c, "a"), mustGet(t, c, "b"), mustGet(t, c, "c")
 	if a.Entry.ETag != b.Entry.ETag {
 		t.Errorf("equal bodies got ETags %s and %s", a.Entry.ETag, b.Entry.ETag)
@@ -554,8 +782,8 @@ func TestETagFollowsBody(t *testing.T) {
 
 func TestUnreadableEntryRefetched(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{"v":1}`)
-	c := newTestCache(t, testConfig(clk, u))
+	u := newOrigin(200, `{"v":1}`)
+	c := newTestCache(t, testConfig(clk), u)
 	if err := c.store.Set("restaurant", []byte{1, 2, 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -564,7 +792,7 @@ func TestUnreadableEntryRefetched(t *testing.T) {
 }
 
 func TestStateString(t *testing.T) {
-	for s, want := range map[State]string{Hit: "hit", Miss: "miss", Coalesced: "coalesced", Revalidating: "stale", StaleOnError: "stale"} {
+	for s, want := range map[State]string{Hit: "hit", Miss: "miss", Coalesced: "coalesced", Revalidating: "stale", StaleOnError: "stale", None: "none"} {
 		if got := s.String(); got != want {
 			t.Errorf("State(%d).String() = %q, want %q", s, got, want)
 		}
@@ -573,7 +801,7 @@ func TestStateString(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	clk := newFakeClock()
-	u := newUpstream(200, `{}`)
+	u := newOrigin(200, `{}`)
 	tests := []struct {
 		name string
 		mod  func(*Config)
@@ -583,16 +811,15 @@ func TestNewValidates(t *testing.T) {
 		{"negative negative TTL", func(c *Config) { c.NegativeTTL = -time.Second }, "negative"},
 		{"negative revalidate", func(c *Config) { c.StaleWhileRevalidate = -time.Second }, "negative"},
 		{"negative stale-if-error", func(c *Config) { c.StaleIfError = -time.Second }, "negative"},
-		{"no fetch", func(c *Config) { c.Fetch = nil }, "fetch"},
 		{"zero size", func(c *Config) { c.MaxMB = 0 }, "size"},
 		{"zero entry size", func(c *Config) { c.MaxEntryBytes = 0 }, "size"},
 		{"entry too large for the store", func(c *Config) { c.MaxMB = 1; c.MaxEntryBytes = 1 << 20 }, "cannot hold"},
 		{"entry half the store", func(c *Config) { c.MaxMB = 2; c.MaxEntryBytes = 1 << 20 }, "cannot hold"},
 	}
 	for _, tt := range tests {
-		cfg := testConfig(clk, u)
+		cfg := testConfig(clk)
 		tt.mod(&cfg)
-		c, err := New(t.Context(), cfg)
+		c, err := New(t.Context(), cfg, u.fetch)
 		if err == nil {
 			c.Close()
 			t.Errorf("%s: New succeeded, want an error", tt.name)
@@ -602,9 +829,12 @@ func TestNewValidates(t *testing.T) {
 			t.Errorf("%s: error %q does not mention %q", tt.name, err, tt.want)
 		}
 	}
-	cfg := testConfig(clk, u)
+	if _, err := New(t.Context(), testConfig(clk), nil); err == nil || !strings.Contains(err.Error(), "fetch") {
+		t.Errorf("New without a fetch function: %v, want an error naming it", err)
+	}
+	cfg := testConfig(clk)
 	cfg.MaxMB, cfg.MaxEntryBytes = 1, 256<<10
-	c, err := New(t.Context(), cfg)
+	c, err := New(t.Context(), cfg, u.fetch)
 	if err != nil {
 		t.Fatalf("New with room for two entries: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"strconv"
 	"time"
 )
@@ -21,6 +22,10 @@ type Entry struct {
 	Length string
 	// Stored is when the answer arrived from the upstream.
 	Stored time.Time
+	// Date is Stored as an HTTP date, for the Date header of the answer.
+	Date string
+	// MaxAge is how long the answer is fresh from Stored: the TTL of its status.
+	MaxAge time.Duration
 	// FreshUntil is when the answer stops being fresh.
 	FreshUntil time.Time
 	// RevalidateUntil is how long the answer may be served stale while one
@@ -29,18 +34,43 @@ type Entry struct {
 	// ErrorUntil is how long the answer may be served stale when the
 	// upstream fails.
 	ErrorUntil time.Time
+
+	// headerValues holds ETag, Length and Date for the answer's headers, so
+	// that answering from the entry makes no header value.
+	headerValues [3]string
 }
+
+// prepare derives what the stored fields imply: Date, MaxAge and the
+// header values.
+func (e *Entry) prepare() {
+	e.MaxAge = e.FreshUntil.Sub(e.Stored)
+	e.Date = e.Stored.UTC().Format(http.TimeFormat)
+	e.headerValues = [3]string{e.ETag, e.Length, e.Date}
+}
+
+// ETagHeader is the ETag as a header value; callers must not change it.
+func (e *Entry) ETagHeader() []string { return e.headerValues[0:1:1] }
+
+// LengthHeader is the Content-Length as a header value; callers must not change it.
+func (e *Entry) LengthHeader() []string { return e.headerValues[1:2:2] }
+
+// DateHeader is the Date as a header value; callers must not change it.
+func (e *Entry) DateHeader() []string { return e.headerValues[2:3:3] }
 
 // Fresh reports whether e is fresh at now.
 func (e *Entry) Fresh(now time.Time) bool { return now.Before(e.FreshUntil) }
 
-// Age is how long ago the answer arrived, in whole seconds.
-func (e *Entry) Age(now time.Time) int64 { return int64(now.Sub(e.Stored) / time.Second) }
-
-// MaxAge is how long the answer stays fresh, in whole seconds, never negative.
-func (e *Entry) MaxAge(now time.Time) int64 {
-	return max(0, int64(e.FreshUntil.Sub(now)/time.Second))
+// StaleUntil is when the answer stops being usable at all: the end of the
+// longer of its stale windows.
+func (e *Entry) StaleUntil() time.Time {
+	if e.ErrorUntil.After(e.RevalidateUntil) {
+		return e.ErrorUntil
+	}
+	return e.RevalidateUntil
 }
+
+// Age is how long ago the answer arrived, in whole seconds, never negative.
+func (e *Entry) Age(now time.Time) int64 { return max(0, int64(now.Sub(e.Stored)/time.Second)) }
 
 // ETagOf returns the strong ETag of a body.
 func ETagOf(body []byte) string {
@@ -93,5 +123,6 @@ func decode(buf []byte, e *Entry) error {
 	if e.Length != strconv.Itoa(len(e.Body)) {
 		return fmt.Errorf("%w: length %q for a body of %d bytes", errCorrupt, e.Length, len(e.Body))
 	}
+	e.prepare()
 	return nil
 }

@@ -117,18 +117,19 @@ func TestETagOf(t *testing.T) {
 
 func TestEntryFreshness(t *testing.T) {
 	stored := time.Date(2026, 3, 2, 11, 30, 0, 0, time.UTC)
-	e := &Entry{Stored: stored, FreshUntil: stored.Add(10 * time.Second)}
+	p := Policy{TTL: 10 * time.Second, NegativeTTL: 2 * time.Second, StaleWhileRevalidate: 30 * time.Second, StaleIfError: time.Minute}
+	e := p.Entry(200, []byte(`{}`), stored)
 	tests := []struct {
-		at     time.Duration
-		fresh  bool
-		age    int64
-		maxAge int64
+		at    time.Duration
+		fresh bool
+		age   int64
 	}{
-		{0, true, 0, 10},
-		{900 * time.Millisecond, true, 0, 9},
-		{9999 * time.Millisecond, true, 9, 0},
-		{10 * time.Second, false, 10, 0},
-		{time.Hour, false, 3600, 0},
+		{-time.Second, true, 0},
+		{0, true, 0},
+		{900 * time.Millisecond, true, 0},
+		{9999 * time.Millisecond, true, 9},
+		{10 * time.Second, false, 10},
+		{time.Hour, false, 3600},
 	}
 	for _, tt := range tests {
 		now := stored.Add(tt.at)
@@ -138,8 +139,19 @@ func TestEntryFreshness(t *testing.T) {
 		if got := e.Age(now); got != tt.age {
 			t.Errorf("Age at +%v = %d, want %d", tt.at, got, tt.age)
 		}
-		if got := e.MaxAge(now); got != tt.maxAge {
-			t.Errorf("MaxAge at +%v = %d, want %d", tt.at, got, tt.maxAge)
-		}
+	}
+	if e.MaxAge != 10*time.Second || !e.StaleUntil().Equal(stored.Add(70*time.Second)) || e.Date != "Mon, 02 Mar 2026 11:30:00 GMT" {
+		t.Errorf("200: MaxAge %s, StaleUntil %v, Date %q", e.MaxAge, e.StaleUntil(), e.Date)
+	}
+	n := p.Entry(404, []byte(`{}`), stored)
+	if n.MaxAge != 2*time.Second || !n.StaleUntil().Equal(stored.Add(2*time.Second)) {
+		t.Errorf("404: MaxAge %s, StaleUntil %v; want the negative TTL and no stale window", n.MaxAge, n.StaleUntil())
+	}
+	if got := p.Life(); got != 70*time.Second {
+		t.Errorf("Life = %s, want 70s", got)
+	}
+	d := new(Entry)
+	if err := decode(encode(e), d); err != nil || d.MaxAge != e.MaxAge || d.Date != e.Date {
+		t.Errorf("decoded entry: %v, MaxAge %s Date %q; want those of the original", err, d.MaxAge, d.Date)
 	}
 }

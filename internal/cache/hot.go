@@ -1,56 +1,100 @@
 package cache
 
 import (
-	"hash/maphash"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// The hot set's size: slots, and the largest body it holds. At most
-// hotSlots*hotMaxBody bytes (4 MiB) of bodies stay reachable from it.
+// The hot set's size: keys, and the largest body it holds. At most
+// hotKeys*hotMaxBody bytes (4 MiB) of bodies stay reachable from it.
 const (
-	hotSlots   = 256
+	hotKeys    = 256
 	hotMaxBody = 16 << 10
 )
 
-// hotSet is a small direct-mapped table of decoded entries in front of the
-// store. bigcache copies an entry out on every read; a hit on a popular key
-// found here costs no copy, no decoding and no allocation. Each slot holds
-// the entry last stored or read for a key hashing to it; entries are
-// immutable, so readers share them. It holds only entries given to the
-// store, and the freshness checks are the same whichever answers.
+// hotSweepEvery is how often a full hot set may look for entries past
+// every window to make room, so that a set full of live keys costs a
+// popular newcomer no more than a load of the map.
+const hotSweepEvery = time.Second
+
+// hotSet holds the decoded entries of popular keys in front of the store.
+// bigcache copies an entry out on every read; a hit found here costs no
+// copy, no decoding and no allocation. It is a map read through an atomic
+// pointer and replaced whole on every change, so readers never lock: keys
+// change once per key and TTL, reads happen on every request. Every key it
+// has room for keeps the fast path, and for each key the newest entry (by
+// Stored) wins, whatever order readers and fetches put them in. Entries
+// are immutable, so readers share them.
 type hotSet struct {
-	seed  maphash.Seed
-	slots [hotSlots]atomic.Pointer[hotEntry]
+	m       atomic.Pointer[map[string]*Entry]
+	mu      sync.Mutex // serialises the writers
+	sweptAt atomic.Int64
 }
 
-type hotEntry struct {
-	key   string
-	entry *Entry
-}
-
-func newHotSet() *hotSet { return &hotSet{seed: maphash.MakeSeed()} }
-
-func (h *hotSet) slot(key string) *atomic.Pointer[hotEntry] {
-	return &h.slots[maphash.String(h.seed, key)%hotSlots]
+func newHotSet() *hotSet {
+	h := &hotSet{}
+	m := make(map[string]*Entry)
+	h.m.Store(&m)
+	return h
 }
 
 // get returns the entry held for key, or nil.
-func (h *hotSet) get(key string) *Entry {
-	if p := h.slot(key).Load(); p != nil && p.key == key {
-		return p.entry
-	}
-	return nil
-}
+func (h *hotSet) get(key string) *Entry { return (*h.m.Load())[key] }
 
-// put holds e for key, replacing whatever its slot held. A large body is
-// left to the store alone, and an older entry of the same key is dropped.
-func (h *hotSet) put(key string, e *Entry) {
-	s := h.slot(key)
-	if len(e.Body) <= hotMaxBody {
-		s.Store(&hotEntry{key: key, entry: e})
+// put holds e for key if the key is held already, or if admit is true and
+// there is room. An older entry never replaces a newer one. A body too
+// large for the set drops the key from it. When the set is full, entries
+// past every window of their policy make room, at most once per
+// hotSweepEvery.
+func (h *hotSet) put(key string, e *Entry, now time.Time, admit bool) {
+	cur := *h.m.Load()
+	if _, held := cur[key]; !held && (!admit || len(e.Body) > hotMaxBody ||
+		len(cur) >= hotKeys && now.UnixNano()-h.sweptAt.Load() < int64(hotSweepEvery)) {
 		return
 	}
-	if p := s.Load(); p != nil && p.key == key {
-		s.CompareAndSwap(p, nil)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur = *h.m.Load()
+	old, held := cur[key]
+	switch {
+	case held && old.Stored.After(e.Stored):
+		return
+	case len(e.Body) > hotMaxBody:
+		if held {
+			h.replace(cur, key, nil, now)
+		}
+	case held || admit:
+		h.replace(cur, key, e, now)
 	}
 }
+
+// replace installs a copy of cur with key set to e (or removed when e is
+// nil); h.mu is held. A new key that finds the set full sweeps it first and
+// is left out when that frees no room.
+func (h *hotSet) replace(cur map[string]*Entry, key string, e *Entry, now time.Time) {
+	_, held := cur[key]
+	next := make(map[string]*Entry, len(cur)+1)
+	full := !held && len(cur) >= hotKeys
+	if full {
+		h.sweptAt.Store(now.UnixNano())
+	}
+	for k, v := range cur {
+		if full && !now.Before(v.StaleUntil()) {
+			continue
+		}
+		next[k] = v
+	}
+	if e == nil {
+		delete(next, key)
+	} else if len(next) < hotKeys || held {
+		next[key] = e
+	}
+	if len(next) == len(cur) && !held && e != nil {
+		return // full of live keys: nothing changes
+	}
+	h.m.Store(&next)
+}
+
+// len is the number of keys held.
+func (h *hotSet) len() int { return len(*h.m.Load()) }

@@ -26,9 +26,18 @@ func Name(prefix, flagName string) string {
 // environment variable, looked up with lookup (os.LookupEnv in a main). Each
 // flag's usage is extended with the variable's name so that -help shows it.
 // An invalid value in the environment is reported with the variable's name.
-func Parse(fs *flag.FlagSet, prefix string, args []string, lookup func(string) (string, bool)) error {
+// The flags named in flagOnly have no variable: a command-line action such
+// as --version must not be switched on for good by a container's
+// environment.
+func Parse(fs *flag.FlagSet, prefix string, args []string, lookup func(string) (string, bool), flagOnly ...string) error {
+	skip := make(map[string]bool, len(flagOnly))
+	for _, n := range flagOnly {
+		skip[n] = true
+	}
 	fs.VisitAll(func(f *flag.Flag) {
-		f.Usage = fmt.Sprintf("%s [$%s]", f.Usage, Name(prefix, f.Name))
+		if !skip[f.Name] {
+			f.Usage = fmt.Sprintf("%s [$%s]", f.Usage, Name(prefix, f.Name))
+		}
 	})
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -37,7 +46,7 @@ func Parse(fs *flag.FlagSet, prefix string, args []string, lookup func(string) (
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var firstErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || firstErr != nil {
+		if given[f.Name] || skip[f.Name] || firstErr != nil {
 			return
 		}
 		env := Name(prefix, f.Name)

@@ -89,3 +89,17 @@ func TestUsageNamesTheVariable(t *testing.T) {
 		t.Fatalf("usage = %q", u)
 	}
 }
+
+func TestFlagOnly(t *testing.T) {
+	fs, listen, _, pprof := newSet()
+	err := Parse(fs, "RESTAURANTS", nil, env(map[string]string{"RESTAURANTS_PPROF": "true", "RESTAURANTS_LISTEN": ":1"}), "pprof")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *pprof || *listen != ":1" {
+		t.Fatalf("pprof=%v listen=%q: a flag-only flag was set from the environment, or another was not", *pprof, *listen)
+	}
+	if u := fs.Lookup("pprof").Usage; strings.Contains(u, "$RESTAURANTS_PPROF") {
+		t.Errorf("usage %q names a variable the flag does not read", u)
+	}
+}

@@ -11,36 +11,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/guard"
 )
-
-// CacheResult is the cache label of a request.
-type CacheResult int
-
-// The values of the cache label.
-const (
-	Hit CacheResult = iota
-	Miss
-	Coalesced
-	Stale
-	None // no cache involved: a refused request or an upstream failure
-	numResults
-)
-
-// String is the label value.
-func (r CacheResult) String() string {
-	switch r {
-	case Hit:
-		return "hit"
-	case Miss:
-		return "miss"
-	case Coalesced:
-		return "coalesced"
-	case Stale:
-		return "stale"
-	default:
-		return "none"
-	}
-}
 
 // numCommonCodes is how many status codes codeIndex knows.
 const numCommonCodes = 8
@@ -73,7 +47,13 @@ func codeIndex(code int) int {
 // outcomes are the outcomes of upstream calls whose counters are resolved
 // ahead, so that each appears, at zero, from the start.
 func outcomes() []string {
-	return []string{"ok", "not_found", "http_error", "timeout", "refused", "rate_limited", "invalid", "too_large", "canceled"}
+	return []string{"ok", "not_found", "client_error", "http_error", "timeout", "refused", "rate_limited", "invalid", "too_large", "canceled"}
+}
+
+// skipReasons are the reasons an upstream call is not made: the guard's
+// (budget, rate_limited, backoff) and no free upstream slot (busy).
+func skipReasons() []string {
+	return []string{string(guard.Budget), string(guard.RateLimited), string(guard.Failing), "busy"}
 }
 
 // Sources give the values of gauges read at scrape time.
@@ -89,9 +69,10 @@ type Metrics struct {
 	Registry *prometheus.Registry
 
 	requests    *prometheus.CounterVec
-	common      [numResults][numCommonCodes]atomic.Pointer[prometheus.Counter]
+	common      [cache.NumStates][numCommonCodes]atomic.Pointer[prometheus.Counter]
 	upstream    *prometheus.CounterVec
 	byOutcome   map[string]prometheus.Counter
+	skipped     map[string]prometheus.Counter
 	latency     prometheus.Histogram
 	coalesced   prometheus.Counter
 	staleServed [2]prometheus.Counter
@@ -120,6 +101,14 @@ func New(version string, src Sources) *Metrics {
 			Help: "Requests that waited for another request's upstream call instead of making their own.",
 		}),
 		byOutcome: make(map[string]prometheus.Counter),
+		skipped:   make(map[string]prometheus.Counter),
+	}
+	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "restaurants_upstream_skipped_total",
+		Help: "Upstream calls not made, by reason: budget (over --upstream-rate), rate_limited (a 429's Retry-After in force), backoff (the key failed recently), busy (every upstream slot taken).",
+	}, []string{"reason"})
+	for _, r := range skipReasons() {
+		m.skipped[r] = skipped.WithLabelValues(r)
 	}
 	stale := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "restaurants_stale_served_total",
@@ -136,7 +125,7 @@ func New(version string, src Sources) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(
-		m.requests, m.upstream, m.latency, m.coalesced, stale, build,
+		m.requests, m.upstream, skipped, m.latency, m.coalesced, stale, build,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "restaurants_cache_entries",
 			Help: "Entries held in the cache.",
@@ -155,20 +144,33 @@ func New(version string, src Sources) *Metrics {
 	return m
 }
 
-// Request counts one answered request. The counters of common codes are
-// looked up once, on first use, so that only label pairs that occur appear.
-func (m *Metrics) Request(code int, r CacheResult) {
+// Request counts one answered request by its status code and how the cache
+// answered it; a coalesced wait and a stale answer are also counted on
+// their own. The counters of common codes are looked up once, on first
+// use, so that only label pairs that occur appear.
+func (m *Metrics) Request(code int, s cache.State) {
+	switch s {
+	case cache.Coalesced:
+		m.coalesced.Inc()
+	case cache.Revalidating:
+		m.staleServed[0].Inc()
+	case cache.StaleOnError:
+		m.staleServed[1].Inc()
+	}
+	if s < 0 || s >= cache.NumStates {
+		s = cache.None
+	}
 	i := codeIndex(code)
 	if i < 0 {
-		m.requests.WithLabelValues(strconv.Itoa(code), r.String()).Inc()
+		m.requests.WithLabelValues(strconv.Itoa(code), s.String()).Inc()
 		return
 	}
-	p := &m.common[r][i]
+	p := &m.common[s][i]
 	if cnt := p.Load(); cnt != nil {
 		(*cnt).Inc()
 		return
 	}
-	cnt := m.requests.WithLabelValues(strconv.Itoa(code), r.String())
+	cnt := m.requests.WithLabelValues(strconv.Itoa(code), s.String())
 	p.Store(&cnt)
 	cnt.Inc()
 }
@@ -183,15 +185,11 @@ func (m *Metrics) Upstream(outcome string, d time.Duration) {
 	m.latency.Observe(d.Seconds())
 }
 
-// Coalesced counts a request that waited for another's upstream call.
-func (m *Metrics) Coalesced() { m.coalesced.Inc() }
-
-// StaleServed counts an expired answer served; onError tells whether it
-// stood in for a failed upstream rather than awaiting a refresh.
-func (m *Metrics) StaleServed(onError bool) {
-	if onError {
-		m.staleServed[1].Inc()
+// Skipped counts an upstream call not made, by reason (see skipReasons).
+func (m *Metrics) Skipped(reason guard.Reason) {
+	c, ok := m.skipped[string(reason)]
+	if !ok {
 		return
 	}
-	m.staleServed[0].Inc()
+	c.Inc()
 }

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/guard"
 )
 
 func newTestMetrics() *Metrics {
@@ -18,17 +21,21 @@ func newTestMetrics() *Metrics {
 
 func TestCounting(t *testing.T) {
 	m := newTestMetrics()
-	m.Request(200, Hit)
-	m.Request(200, Hit)
-	m.Request(200, Miss)
-	m.Request(418, None) // not a common code: counted all the same
+	m.Request(200, cache.Hit)
+	m.Request(200, cache.Hit)
+	m.Request(200, cache.Miss)
+	m.Request(200, cache.Coalesced)
+	m.Request(418, cache.None) // not a common code: counted all the same
+	m.Request(200, cache.StaleOnError)
+	m.Request(200, cache.Revalidating)
+	m.Request(200, cache.Revalidating)
 	m.Upstream("ok", 30*time.Millisecond)
 	m.Upstream("timeout", 2*time.Second)
 	m.Upstream("unheard_of", time.Millisecond)
-	m.Coalesced()
-	m.StaleServed(true)
-	m.StaleServed(false)
-	m.StaleServed(false)
+	m.Skipped(guard.Budget)
+	m.Skipped(guard.Budget)
+	m.Skipped("busy")
+	m.Skipped("unheard_of") // not a reason: ignored
 
 	for _, c := range []struct {
 		got, want float64
@@ -42,6 +49,10 @@ func TestCounting(t *testing.T) {
 		{testutil.ToFloat64(m.coalesced), 1, "coalesced waits"},
 		{testutil.ToFloat64(m.staleServed[0]), 2, "stale while revalidating"},
 		{testutil.ToFloat64(m.staleServed[1]), 1, "stale on error"},
+		{testutil.ToFloat64(m.requests.WithLabelValues("200", "stale")), 3, "stale answers"},
+		{testutil.ToFloat64(m.skipped["budget"]), 2, "calls skipped for the budget"},
+		{testutil.ToFloat64(m.skipped["busy"]), 1, "calls skipped for no free slot"},
+		{testutil.ToFloat64(m.skipped["backoff"]), 0, "calls skipped for a key's back-off"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
@@ -51,7 +62,7 @@ func TestCounting(t *testing.T) {
 
 func TestExposition(t *testing.T) {
 	m := newTestMetrics()
-	m.Request(200, Hit)
+	m.Request(200, cache.Hit)
 	m.Upstream("ok", 30*time.Millisecond)
 	want := `
 # HELP restaurants_cache_entries Entries held in the cache.

@@ -1,6 +1,8 @@
 // Package process holds the stages an upstream body passes through between
 // the fetch and the cache. A stage may check a body, or rewrite it; a stage
 // that fails keeps the body out of the cache and the client gets a 502.
+// The relay's stage is ValidJSON; a stage of several steps is one Stage
+// that calls them in turn.
 package process
 
 import (
@@ -16,30 +18,10 @@ var ErrInvalid = errors.New("invalid upstream body")
 // Stage processes the body of an upstream answer with the given status.
 type Stage func(ctx context.Context, status int, body []byte) ([]byte, error)
 
-// Identity passes the body through unchanged.
-func Identity(_ context.Context, _ int, body []byte) ([]byte, error) { return body, nil }
-
 // ValidJSON passes the body through when it is one well-formed JSON value.
 func ValidJSON(_ context.Context, _ int, body []byte) ([]byte, error) {
 	if !json.Valid(body) {
 		return nil, fmt.Errorf("%w: not JSON", ErrInvalid)
 	}
 	return body, nil
-}
-
-// Chain runs stages in order, each on the previous one's output. With no
-// stages it is Identity.
-func Chain(stages ...Stage) Stage {
-	if len(stages) == 0 {
-		return Identity
-	}
-	return func(ctx context.Context, status int, body []byte) ([]byte, error) {
-		var err error
-		for _, s := range stages {
-			if body, err = s(ctx, status, body); err != nil {
-				return nil, err
-			}
-		}
-		return body, nil
-	}
 }

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/metrics"
+	"github.com/scilifelab/restaurants/internal/cache"
 )
 
 // errorBody is the JSON of every error the relay answers itself.
@@ -19,7 +19,7 @@ type errorBody struct {
 // Retry-After header in whole seconds, rounded up.
 func (r *Relay) writeError(w http.ResponseWriter, status int, msg string, retryAfter time.Duration) {
 	writeError(w, status, msg, retryAfter)
-	r.metrics.Request(status, metrics.None)
+	r.metrics.Request(status, cache.None)
 }
 
 func writeError(w http.ResponseWriter, status int, msg string, retryAfter time.Duration) {
@@ -31,7 +31,7 @@ func writeError(w http.ResponseWriter, status int, msg string, retryAfter time.D
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	if retryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+		h.Set("Retry-After", strconv.Itoa(seconds(retryAfter)))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

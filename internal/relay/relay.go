@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
 	"github.com/scilifelab/restaurants/internal/process"
 	"github.com/scilifelab/restaurants/internal/upstream"
@@ -25,36 +25,39 @@ type Config struct {
 	// Process runs on every upstream body before it is cached; nil means
 	// process.ValidJSON.
 	Process process.Stage
-	// Cache is configured by New, which supplies its fetch function.
+	// Cache configures the relay's cache; its clock and logger serve the
+	// relay too.
 	Cache cache.Config
 	// Metrics counts requests and upstream calls.
 	Metrics *metrics.Metrics
-	// Logger logs upstream failures; requests are not logged one by one.
-	Logger *slog.Logger
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// ForwardQuery keeps query strings: forwarded to the upstream in
+	// canonical form and part of the cache key. Without it a query is
+	// neither (the lunch-menu API takes none).
+	ForwardQuery bool
 }
 
 // Relay answers requests from the cache and the upstream.
 type Relay struct {
-	client  *upstream.Client
-	cache   *cache.Cache
-	process process.Stage
-	metrics *metrics.Metrics
-	log     *slog.Logger
-	now     func() time.Time
-	hdr     headers
+	client       *upstream.Client
+	cache        *cache.Cache
+	process      process.Stage
+	metrics      *metrics.Metrics
+	log          *slog.Logger
+	now          func() time.Time
+	forwardQuery bool
+	hdr          headers
 }
 
 // New creates a Relay and its cache. Cancelling ctx stops the cache's
 // background cleaning; Close frees it.
 func New(ctx context.Context, cfg Config) (*Relay, error) {
 	r := &Relay{
-		client:  cfg.Client,
-		process: cfg.Process,
-		metrics: cfg.Metrics,
-		log:     cfg.Logger,
-		now:     cfg.Now,
+		client:       cfg.Client,
+		process:      cfg.Process,
+		metrics:      cfg.Metrics,
+		log:          cfg.Cache.Logger,
+		now:          cfg.Cache.Now,
+		forwardQuery: cfg.ForwardQuery,
 	}
 	if r.process == nil {
 		r.process = process.ValidJSON
@@ -65,16 +68,12 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 	if r.now == nil {
 		r.now = time.Now
 	}
-	cc := cfg.Cache
-	cc.Fetch = r.fetch
-	cc.Now = r.now
-	cc.Logger = r.log
-	c, err := cache.New(ctx, cc)
+	c, err := cache.New(ctx, cfg.Cache, r.fetch)
 	if err != nil {
 		return nil, err
 	}
 	r.cache = c
-	r.hdr = newHeaders(cc.TTL, max(cc.TTL, cc.NegativeTTL)+max(cc.StaleIfError, cc.StaleWhileRevalidate))
+	r.hdr = newHeaders(cfg.Cache.Policy)
 	return r, nil
 }
 
@@ -86,59 +85,53 @@ func (r *Relay) Close() error { return r.cache.Close() }
 
 // ServeHTTP answers a GET or HEAD request.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	t, err := upstream.ParseTarget(req.URL.EscapedPath(), req.URL.RawQuery)
+	// A query is checked either way, and kept only when asked for.
+	query := req.URL.RawQuery
+	if query != "" {
+		q, err := upstream.CanonicalQuery(query)
+		if err != nil {
+			r.writeError(w, http.StatusBadRequest, err.Error(), 0)
+			return
+		}
+		query = q
+		if !r.forwardQuery {
+			query = ""
+		}
+	}
+	t, err := upstream.ParseTarget(req.URL.EscapedPath(), query)
 	if err != nil {
 		r.writeError(w, http.StatusBadRequest, err.Error(), 0)
 		return
 	}
-	res, err := r.cache.Get(req.Context(), t.Key())
+	res, err := r.cache.Get(req.Context(), t)
 	if err != nil {
 		r.fail(w, req, err)
 		return
 	}
-	var result metrics.CacheResult
-	switch res.State {
-	case cache.Hit:
-		result = metrics.Hit
-	case cache.Miss:
-		result = metrics.Miss
-	case cache.Coalesced:
-		result = metrics.Coalesced
-		r.metrics.Coalesced()
-	case cache.Revalidating, cache.StaleOnError:
-		result = metrics.Stale
-		r.metrics.StaleServed(res.State == cache.StaleOnError)
-	}
-	code := r.write(w, req, res)
-	r.metrics.Request(code, result)
+	r.metrics.Request(r.write(w, req, res), res.State)
 }
 
 // write sends a cached entry, or 304 when the client holds it already, and
-// returns the status sent.
+// returns the status sent. The headers are those of a shared cache (RFC
+// 9111): the Date of the upstream's answer, its Age, and a max-age of the
+// full TTL, so that a cache in front of the relay sees exactly the
+// freshness that is left.
 func (r *Relay) write(w http.ResponseWriter, req *http.Request, res cache.Result) int {
-	e, now := res.Entry, res.At
+	e := res.Entry
 	h := w.Header()
-	// One allocation holds both per-entry values.
-	vals := []string{e.ETag, e.Length}
 	h["Content-Type"] = r.hdr.contentType
-	h["Etag"] = vals[0:1:1]
-	h["Age"] = r.hdr.seconds(e.Age(now))
-	switch res.State {
-	case cache.Hit:
-		h["X-Cache"] = r.hdr.hit
-		h["Cache-Control"] = r.hdr.maxAge(e.MaxAge(now))
-	case cache.Miss, cache.Coalesced:
-		h["X-Cache"] = r.hdr.miss
-		h["Cache-Control"] = r.hdr.maxAge(e.MaxAge(now))
-	default:
-		h["X-Cache"] = r.hdr.stale
-		h["Cache-Control"] = r.hdr.maxAge(0)
-	}
-	if inm := req.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, e.ETag) {
+	h["Etag"] = e.ETagHeader()
+	h["Date"] = e.DateHeader()
+	h["Age"] = r.hdr.age(e.Age(res.At))
+	h["Cache-Control"] = r.hdr.cacheControl(e)
+	h["X-Cache"] = r.hdr.xcache(res.State)
+	// A conditional GET is answered 304 only where the answer would be a
+	// 2xx (RFC 9110, 13.1.2): a cached 404 is sent whole.
+	if inm := req.Header["If-None-Match"]; len(inm) > 0 && e.Status/100 == 2 && etagMatch(inm, e.ETag) {
 		w.WriteHeader(http.StatusNotModified)
 		return http.StatusNotModified
 	}
-	h["Content-Length"] = vals[1:2:2]
+	h["Content-Length"] = e.LengthHeader()
 	w.WriteHeader(e.Status)
 	if req.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)
@@ -147,64 +140,92 @@ func (r *Relay) write(w http.ResponseWriter, req *http.Request, res cache.Result
 }
 
 // fetch is the cache's fetch function: one upstream call, processed.
-func (r *Relay) fetch(ctx context.Context, key string) (int, []byte, error) {
-	path, query, _ := strings.Cut(key, "?")
-	t := upstream.Target{Path: path, RawQuery: query}
+func (r *Relay) fetch(ctx context.Context, t upstream.Target) (int, []byte, error) {
 	start := time.Now()
 	resp, err := r.client.Fetch(ctx, t)
 	if err != nil {
 		var ue *upstream.Error
-		if errors.As(err, &ue) && ue.Outcome != upstream.Busy {
+		switch {
+		case errors.As(err, &ue) && ue.Outcome == upstream.Busy:
+			r.metrics.Skipped("busy")
+		case errors.As(err, &ue):
 			r.metrics.Upstream(string(ue.Outcome), time.Since(start))
 		}
-		r.log.Warn("upstream call failed", "path", key, "err", err)
 		return 0, nil, err
 	}
 	body, err := r.process(ctx, resp.Status, resp.Body)
 	if err != nil {
 		r.metrics.Upstream(string(upstream.Invalid), time.Since(start))
-		r.log.Warn("upstream answer refused", "path", key, "status", resp.Status, "err", err)
 		return 0, nil, &upstream.Error{Outcome: upstream.Invalid, Status: resp.Status, Err: err}
 	}
 	outcome := upstream.OK
-	if resp.Status != http.StatusOK {
+	switch {
+	case resp.Status == http.StatusNotFound:
 		outcome = upstream.NotFound
+	case resp.Status != http.StatusOK:
+		outcome = upstream.ClientError
 	}
 	r.metrics.Upstream(string(outcome), time.Since(start))
 	return resp.Status, body, nil
 }
 
-// fail answers a request that the cache could not: the upstream failed and
-// no copy stands in, or the client left.
+// fail answers a request that the cache could not: the upstream failed, or
+// no call was allowed, and no copy stands in; or the client left.
 func (r *Relay) fail(w http.ResponseWriter, req *http.Request, err error) {
 	if req.Context().Err() != nil {
 		// The client is gone; nobody reads an answer. Counted as nginx does.
-		r.metrics.Request(499, metrics.None)
+		r.metrics.Request(499, cache.None)
+		return
+	}
+	var ref *guard.Refusal
+	if errors.As(err, &ref) {
+		switch ref.Reason {
+		case guard.Budget:
+			r.writeError(w, http.StatusServiceUnavailable, "upstream call budget spent; retry later", ref.RetryAfter)
+		case guard.RateLimited:
+			r.writeError(w, http.StatusServiceUnavailable, "upstream is rate limiting; retry later", ref.RetryAfter)
+		default:
+			// The key failed recently: the status of that failure, and when
+			// the relay will try again.
+			status, msg := failure(ref.Cause)
+			r.writeError(w, status, msg+"; not retried for "+strconv.Itoa(seconds(ref.RetryAfter))+"s", ref.RetryAfter)
+		}
 		return
 	}
 	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		switch ue.Outcome {
+		case upstream.Busy:
+			r.writeError(w, http.StatusServiceUnavailable, "too many upstream calls under way; retry later", time.Second)
+			return
+		case upstream.RateLimited:
+			r.writeError(w, http.StatusServiceUnavailable, "upstream is rate limiting; retry later", ue.RetryAfter)
+			return
+		}
+	}
+	status, msg := failure(err)
+	r.writeError(w, status, msg, 0)
+}
+
+// failure is the status and message of a failed upstream call.
+func failure(err error) (int, string) {
+	var ue *upstream.Error
 	if !errors.As(err, &ue) {
-		r.writeError(w, http.StatusBadGateway, "upstream failed", 0)
-		return
+		return http.StatusBadGateway, "upstream failed"
 	}
 	switch ue.Outcome {
 	case upstream.Timeout:
-		r.writeError(w, http.StatusGatewayTimeout, "upstream timed out", 0)
-	case upstream.RateLimited:
-		r.writeError(w, http.StatusServiceUnavailable, "upstream is rate limiting; retry later", ue.RetryAfter)
-	case upstream.Busy:
-		r.writeError(w, http.StatusServiceUnavailable, "too many upstream calls under way; retry later", time.Second)
+		return http.StatusGatewayTimeout, "upstream timed out"
 	case upstream.TooLarge:
-		r.writeError(w, http.StatusBadGateway, "upstream answer too large", 0)
+		return http.StatusBadGateway, "upstream answer too large"
 	case upstream.Invalid:
-		r.writeError(w, http.StatusBadGateway, "upstream answer is not valid JSON", 0)
+		return http.StatusBadGateway, "upstream answer is not valid JSON"
 	case upstream.Refused:
-		r.writeError(w, http.StatusBadGateway, "upstream unreachable", 0)
+		return http.StatusBadGateway, "upstream unreachable"
 	default:
 		if ue.Status != 0 {
-			r.writeError(w, http.StatusBadGateway, "upstream answered "+strconv.Itoa(ue.Status), 0)
-			return
+			return http.StatusBadGateway, "upstream answered " + strconv.Itoa(ue.Status)
 		}
-		r.writeError(w, http.StatusBadGateway, "upstream failed", 0)
+		return http.StatusBadGateway, "upstream failed"
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scilifelab/restaurants/internal/cache"
 	"github.com/scilifelab/restaurants/internal/clocktest"
+	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
@@ -36,6 +37,9 @@ type fixture struct {
 type options struct {
 	ttl, negativeTTL, swr, sie, timeout time.Duration
 	maxBody                             int64
+	forwardQuery                        bool
+	guard                               guard.Config
+	backoff                             guard.Backoff
 }
 
 func defaults() options {
@@ -67,15 +71,25 @@ func newFixture(t *testing.T, h http.HandlerFunc, o options) *fixture {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	gcfg := o.guard
+	gcfg.Now = f.clock.Now
+	g, err := guard.New(gcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	f.relay, err = New(ctx, Config{
 		Client: client,
 		Cache: cache.Config{
 			Policy:        cache.Policy{TTL: o.ttl, NegativeTTL: o.negativeTTL, StaleWhileRevalidate: o.swr, StaleIfError: o.sie},
 			MaxMB:         16,
 			MaxEntryBytes: int(o.maxBody),
+			Guard:         g,
+			Backoff:       o.backoff,
+			Observer:      f.metrics,
+			Now:           f.clock.Now,
 		},
-		Metrics: f.metrics,
-		Now:     f.clock.Now,
+		Metrics:      f.metrics,
+		ForwardQuery: o.forwardQuery,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -184,15 +198,15 @@ func TestMissThenHit(t *testing.T) {
 	if age := resp.Header.Get("Age"); age != "3" {
 		t.Fatalf("Age = %q, want 3", age)
 	}
-	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=7" {
-		t.Fatalf("Cache-Control = %q, want max-age=7", cc)
+	if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=10" {
+		t.Fatalf("Cache-Control = %q, want max-age=10 (the TTL; Age tells what is left)", cc)
 	}
 	if n := f.calls.Load(); n != 1 {
 		t.Fatalf("upstream calls = %d, want 1", n)
 	}
 
-	// Past the TTL and the revalidation window: a plain miss again.
-	f.clock.Advance(time.Minute)
+	// Past the TTL and every stale window: a plain miss again.
+	f.clock.Advance(11 * time.Minute)
 	resp, _ = f.get("/restaurant")
 	expect(t, resp, 200, "MISS")
 	if n := f.calls.Load(); n != 2 {
@@ -200,19 +214,78 @@ func TestMissThenHit(t *testing.T) {
 	}
 }
 
-func TestQueryIsForwardedAndPartOfTheKey(t *testing.T) {
+// By default a query is neither forwarded nor part of the key: the API
+// takes none, and a loop of ?x=N must not reach it.
+func TestQueryIsDroppedByDefault(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.RequestURI())
+		mu.Unlock()
+		jsonHandler(200, listJSON)(w, r)
+	}, defaults())
+	for i := range 50 {
+		resp, body := f.get("/restaurant/dufva?x=" + strconv.Itoa(i))
+		if resp.StatusCode != 200 || body != listJSON {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if n := f.calls.Load(); n != 1 {
+		t.Fatalf("50 queries of one path made %d upstream calls, want 1", n)
+	}
+	if seen[0] != "/api/restaurant/dufva" {
+		t.Fatalf("upstream asked for %q, want the path alone", seen[0])
+	}
+}
+
+// With ForwardQuery, queries are forwarded and part of the key, in one
+// canonical form: the order of the parameters makes no second key.
+func TestForwardQueryIsCanonical(t *testing.T) {
+	o := defaults()
+	o.forwardQuery = true
 	f := newFixture(t, func(w http.ResponseWriter, r *http.Request) {
 		jsonHandler(200, `{"q":"`+r.URL.RawQuery+`"}`)(w, r)
-	}, defaults())
-	_, a := f.get("/restaurant?lang=sv")
+	}, o)
+	_, a := f.get("/restaurant?lang=sv&b=2")
+	resp, a2 := f.get("/restaurant?b=2&lang=sv")
 	_, b := f.get("/restaurant?lang=en")
-	resp, a2 := f.get("/restaurant?lang=sv")
-	if a != `{"q":"lang=sv"}` || b != `{"q":"lang=en"}` || a2 != a {
-		t.Fatalf("bodies = %q %q %q", a, b, a2)
+	if a != `{"q":"b=2&lang=sv"}` || a2 != a || b != `{"q":"lang=en"}` {
+		t.Fatalf("bodies = %q %q %q", a, a2, b)
 	}
 	expect(t, resp, 200, "HIT")
 	if n := f.calls.Load(); n != 2 {
 		t.Fatalf("upstream calls = %d, want 2", n)
+	}
+	resp, body := f.get("/restaurant?a=%zz")
+	expectError(t, resp, body, http.StatusBadRequest)
+}
+
+// The headers of a shared cache (RFC 9111): max-age is the TTL, Age the
+// time since the fetch, Date the upstream answer's, so that a cache in
+// front sees the freshness really left.
+func TestFreshnessHeaders(t *testing.T) {
+	f := newFixture(t, jsonHandler(200, listJSON), defaults())
+	resp, _ := f.get("/restaurant")
+	date := resp.Header.Get("Date")
+	if resp.Header.Get("Age") != "0" || resp.Header.Get("Cache-Control") != "public, max-age=10" {
+		t.Fatalf("miss: Age %q Cache-Control %q", resp.Header.Get("Age"), resp.Header.Get("Cache-Control"))
+	}
+	if want := f.clock.Now().UTC().Format(http.TimeFormat); date != want {
+		t.Fatalf("Date = %q, want the fetch time %q", date, want)
+	}
+	f.clock.Advance(4 * time.Second)
+	resp, _ = f.get("/restaurant")
+	expect(t, resp, 200, "HIT")
+	if resp.Header.Get("Age") != "4" || resp.Header.Get("Cache-Control") != "public, max-age=10" || resp.Header.Get("Date") != date {
+		t.Fatalf("hit after 4s: Age %q Cache-Control %q Date %q; want 4, max-age=10 and the fetch's Date",
+			resp.Header.Get("Age"), resp.Header.Get("Cache-Control"), resp.Header.Get("Date"))
+	}
+	f.clock.Advance(8 * time.Second) // stale: Age beyond max-age tells a downstream cache so
+	resp, _ = f.get("/restaurant")
+	expect(t, resp, 200, "STALE")
+	if resp.Header.Get("Age") != "12" || resp.Header.Get("Cache-Control") != "public, max-age=10" {
+		t.Fatalf("stale: Age %q Cache-Control %q", resp.Header.Get("Age"), resp.Header.Get("Cache-Control"))
 	}
 }
 
@@ -243,7 +316,22 @@ func TestConditionalAndHead(t *testing.T) {
 	if n := f.calls.Load(); n != 1 {
 		t.Fatalf("upstream calls = %d, want 1", n)
 	}
+
+	// 304 only where the answer would be a 2xx: a cached 404 is sent whole.
+	const notFound = `{"detail":"Restaurant not found"}`
+	f.setUpstream(jsonHandler(404, notFound))
+	f.get("/restaurant/nope")
+	for _, inm := range []string{"*", ETagOfBody(notFound)} {
+		resp, body = f.get("/restaurant/nope", "If-None-Match", inm)
+		expect(t, resp, 404, "HIT")
+		if body != notFound {
+			t.Fatalf("If-None-Match %s on a cached 404: body %q, want the 404's", inm, body)
+		}
+	}
 }
+
+// ETagOfBody is the ETag the relay sends for a body.
+func ETagOfBody(body string) string { return cache.ETagOf([]byte(body)) }
 
 func TestConcurrentMissesMakeOneUpstreamCall(t *testing.T) {
 	release := make(chan struct{})
@@ -410,11 +498,22 @@ func TestUpstreamFailures(t *testing.T) {
 				f.setUpstream(tc.handler)
 			}
 			f.clock.Advance(time.Minute) // past the TTL and stale-while-revalidate
+			// The copy at once, while the refresh fails in the background;
+			// then the copy stands in for the failure.
+			start := time.Now()
 			resp, body := f.get("/restaurant")
 			expect(t, resp, 200, "STALE")
 			if body != listJSON {
 				t.Fatalf("stale body = %q", body)
 			}
+			if waited := time.Since(start); waited > 250*time.Millisecond {
+				t.Errorf("the stale copy took %s: it waited for the refresh", waited)
+			}
+			waitFor(t, "the refresh to fail", func() bool {
+				return upstreamCalls(t, f.metrics) >= 2 && !f.relay.Cache().Fetching(targetOf("restaurant"))
+			})
+			resp, _ = f.get("/restaurant")
+			expect(t, resp, 200, "STALE")
 			if s := counterValue(t, f.metrics, "restaurants_stale_served_total", map[string]string{"reason": "error"}); s != 1 {
 				t.Fatalf("stale-on-error serves = %v, want 1", s)
 			}
@@ -504,6 +603,39 @@ func TestMetricsCount(t *testing.T) {
 		if got := counterValue(t, f.metrics, c.name, c.labels); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 		}
+	}
+}
+
+// targetOf is the upstream target of a relay path below the base.
+func targetOf(path string) upstream.Target { return upstream.Target{Path: path} }
+
+// upstreamCalls sums the upstream calls of every outcome.
+func upstreamCalls(t *testing.T, m *metrics.Metrics) float64 {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, fam := range families {
+		if fam.GetName() == "restaurants_upstream_requests_total" {
+			for _, mt := range fam.GetMetric() {
+				n += mt.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

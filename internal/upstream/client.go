@@ -39,8 +39,9 @@ type Response struct {
 	Body   []byte
 }
 
-// Client calls the upstream within bounds of time, bytes and concurrency, and
-// backs off for as long as a 429's Retry-After asks.
+// Client calls the upstream within bounds of time, bytes and concurrency. A
+// 429 is an error that carries its Retry-After; pausing every call for that
+// long is the caller's part (package guard).
 type Client struct {
 	base      Base
 	http      *http.Client
@@ -50,8 +51,7 @@ type Client struct {
 	userAgent string
 	now       func() time.Time
 
-	inflight     atomic.Int64
-	backoffUntil atomic.Int64 // unix nanoseconds; 0 when not backing off
+	inflight atomic.Int64
 }
 
 // New returns a Client for cfg.
@@ -106,9 +106,6 @@ func (c *Client) Base() Base { return c.base }
 // Fetch calls the upstream for t. A 200 or a client error (4xx other than
 // 429) is a Response; anything else is an *Error with its Outcome.
 func (c *Client) Fetch(ctx context.Context, t Target) (*Response, error) {
-	if wait := c.backoff(); wait > 0 {
-		return nil, &Error{Outcome: RateLimited, RetryAfter: wait, Err: errors.New("backing off after a 429")}
-	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	select {
@@ -139,7 +136,6 @@ func (c *Client) Fetch(ctx context.Context, t Target) (*Response, error) {
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		wait := retryAfter(resp.Header.Get("Retry-After"), c.now())
-		c.backOffFor(wait)
 		drain(resp.Body)
 		return nil, &Error{Outcome: RateLimited, Status: resp.StatusCode, RetryAfter: wait, Err: errors.New("rate limited")}
 	case resp.StatusCode == http.StatusOK, resp.StatusCode >= 400 && resp.StatusCode < 500:
@@ -221,23 +217,4 @@ func retryAfter(v string, now time.Time) time.Duration {
 		d = t.Sub(now)
 	}
 	return max(floor, min(d, ceiling))
-}
-
-func (c *Client) backOffFor(d time.Duration) {
-	until := c.now().Add(d).UnixNano()
-	for {
-		cur := c.backoffUntil.Load()
-		if cur >= until || c.backoffUntil.CompareAndSwap(cur, until) {
-			return
-		}
-	}
-}
-
-// backoff returns how long the client still backs off after a 429.
-func (c *Client) backoff() time.Duration {
-	until := c.backoffUntil.Load()
-	if until == 0 {
-		return 0
-	}
-	return time.Duration(until - c.now().UnixNano())
 }

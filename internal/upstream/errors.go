@@ -12,7 +12,8 @@ type Outcome string
 // The outcomes of an upstream call.
 const (
 	OK          Outcome = "ok"           // 200 with a body within limits
-	NotFound    Outcome = "not_found"    // 404 or another client error the upstream decided
+	NotFound    Outcome = "not_found"    // 404: the upstream has no such path or restaurant
+	ClientError Outcome = "client_error" // another client error (4xx but 404 and 429) the upstream decided
 	HTTPError   Outcome = "http_error"   // 5xx, or a status the relay does not pass on
 	Timeout     Outcome = "timeout"      // no complete answer within the upstream timeout
 	Refused     Outcome = "refused"      // the connection failed

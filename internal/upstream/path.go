@@ -154,6 +154,24 @@ func isFormatOrSpace(r rune) bool {
 	return false
 }
 
+// CanonicalQuery validates a raw query as ParseTarget does and returns it
+// in canonical form: parameters sorted by name (values of one name keep
+// their order) and escaped one way, so that "a=1&b=2" and "b=2&a=1" are one
+// cache key. An empty query stays empty.
+func CanonicalQuery(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	if err := checkQuery(raw); err != nil {
+		return "", err
+	}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: malformed query", ErrUnsafePath)
+	}
+	return v.Encode(), nil
+}
+
 func checkQuery(q string) error {
 	if len(q) > maxQueryBytes {
 		return fmt.Errorf("%w: query longer than %d bytes", ErrUnsafePath, maxQueryBytes)
