@@ -54,9 +54,10 @@ prometheus: ## Prometheus (Debian's) on 127.0.0.1:9091 scraping `make run`'s rel
 # builds it from the Go module proxy on first use.
 IMAGE ?= restaurants:dev
 CURL_IMAGE ?= restaurants-curl:dev
+VALKEY_IMAGE ?= restaurants-valkey:dev
 HELM ?= go tool helm
 
-.PHONY: image image-curl chart-lint chart-test manifests
+.PHONY: image image-curl image-valkey chart-lint chart-test manifests
 
 image: ## build the container image $(IMAGE) (registry build when base images are at hand, else host binaries FROM scratch)
 	IMAGE=$(IMAGE) hack/image.sh
@@ -64,10 +65,14 @@ image: ## build the container image $(IMAGE) (registry build when base images ar
 image-curl: ## build $(CURL_IMAGE): curl + sh for `helm test` where curlimages/curl cannot be pulled
 	IMAGE=$(CURL_IMAGE) hack/curl-image.sh
 
+image-valkey: ## build $(VALKEY_IMAGE): Debian's redis-server for valkey.enabled where valkey/valkey cannot be pulled
+	IMAGE=$(VALKEY_IMAGE) hack/valkey-image.sh
+
 chart-lint: ## helm lint --strict with the defaults and with every optional part on
 	$(HELM) lint --strict ./charts
-	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 \
+	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 --set ingress.enabled=true --set ingress.host=lunch.example.org --set ingress.tlsSecret=lunch-tls \
 	  --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true
+	$(HELM) lint --strict ./charts --set valkey.enabled=true --set sharedCache.timeout=80ms
 
 chart-test: ## render the chart with the Helm SDK and check it (no cluster, no Docker)
 	go test -race -count=1 ./charts/

@@ -86,6 +86,7 @@ func valueSets() map[string]map[string]any {
 			"autoscaling":    map[string]any{"targetMemoryUtilizationPercentage": 80},
 			"serviceAccount": map[string]any{"create": false},
 			"podLabels":      map[string]any{"team": "lunch"},
+			"valkey":         map[string]any{"enabled": true},
 		},
 		"monitoring": {
 			"serviceMonitor":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
@@ -336,6 +337,7 @@ var relaySettings = []struct {
 	{"logLevel", "log-level", "debug", "debug"},
 	{"logFormat", "log-format", "text", "text"},
 	{"pprof", "pprof", true, "true"},
+	{"corsOrigins", "cors-origins", "https://lunch.example.test", "https://lunch.example.test"},
 }
 
 // envName is the environment variable envflag reads for a relay flag.

@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -58,6 +59,7 @@ type rendered struct {
 	serviceMonitors map[string]*serviceMonitor
 	prometheusRules map[string]*prometheusRule
 	configMaps      map[string]*corev1.ConfigMap
+	ingresses       map[string]*networkingv1.Ingress
 	testPods        map[string]*corev1.Pod
 	// meta lists every object's metadata, hooks included.
 	meta []metav1.ObjectMeta
@@ -76,6 +78,7 @@ func newRendered(manifest string) *rendered {
 		serviceMonitors: map[string]*serviceMonitor{},
 		prometheusRules: map[string]*prometheusRule{},
 		configMaps:      map[string]*corev1.ConfigMap{},
+		ingresses:       map[string]*networkingv1.Ingress{},
 		testPods:        map[string]*corev1.Pod{},
 	}
 }
@@ -220,6 +223,12 @@ func (r *rendered) add(doc string) error {
 			return err
 		}
 		r.configMaps[o.Name], meta = &o, o.ObjectMeta
+	case "networking.k8s.io/v1/Ingress":
+		var o networkingv1.Ingress
+		if err := decodeStrict(doc, &o); err != nil {
+			return err
+		}
+		r.ingresses[o.Name], meta = &o, o.ObjectMeta
 	case "v1/Pod":
 		var o corev1.Pod
 		if err := decodeStrict(doc, &o); err != nil {

@@ -38,6 +38,9 @@ func TestBadValuesFail(t *testing.T) {
 		{"max body unit", map[string]any{"relay": map[string]any{"maxBody": "1MB"}}, []string{"/relay/maxBody"}},
 		{"stand-in fault mode", map[string]any{"menuApi": map[string]any{"fault": "flaky"}}, []string{"/menuApi/fault", "garbled"}},
 		{"pprof as text", map[string]any{"relay": map[string]any{"pprof": "yes"}}, []string{"/relay/pprof", "boolean"}},
+		{"cors origin without scheme", map[string]any{"relay": map[string]any{"corsOrigins": "lunch.example"}}, []string{"/relay/corsOrigins", "does not match pattern"}},
+		{"cors origin with a path", map[string]any{"relay": map[string]any{"corsOrigins": "https://lunch.example/menu"}}, []string{"/relay/corsOrigins"}},
+		{"cors star in a list", map[string]any{"relay": map[string]any{"corsOrigins": "*,https://lunch.example"}}, []string{"/relay/corsOrigins"}},
 		{"max below min replicas", map[string]any{"autoscaling": map[string]any{"minReplicas": 5, "maxReplicas": 3}}, []string{"autoscaling.maxReplicas (3)", "autoscaling.minReplicas (5)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,6 +65,8 @@ func TestGoodEdgeValuesPass(t *testing.T) {
 		"error rate zero":        {"menuApi": map[string]any{"enabled": true, "errorRate": 0}},
 		"max body as text":       {"relay": map[string]any{"maxBody": "1048576"}},
 		"max body in KiB":        {"relay": map[string]any{"maxBody": "512KiB"}},
+		"cors origin list":       {"relay": map[string]any{"corsOrigins": "https://lunch.example, http://127.0.0.1:8081"}},
+		"cors off":               {"relay": map[string]any{"corsOrigins": ""}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			render(t, vals)

@@ -97,16 +97,30 @@ Image reference of the relay and the stand-in.
 
 {{/*
 The relay's upstream: relay.upstream when set, else the stand-in's Service
-when menuApi.enabled, else the public API.
+when menuApi.enabled, else the public API. With the Ingress the relay serves
+the API's own paths (/api/restaurant), so the derived upstream is the API's
+host root rather than its /api/.
 */}}
 {{- define "restaurants.upstream" -}}
+{{- $root := .Values.ingress.enabled }}
 {{- if .Values.relay.upstream }}
+{{- if and $root (regexMatch "/api/?$" .Values.relay.upstream) }}
+{{- fail (printf "relay.upstream (%s) ends in /api, but with ingress.enabled the relay serves the API's own paths (/api/restaurant): set it to the API's host root, e.g. https://menu.dckube.scilifelab.se/" .Values.relay.upstream) }}
+{{- end }}
 {{- .Values.relay.upstream }}
 {{- else if .Values.menuApi.enabled }}
-{{- printf "http://%s:%d/api/" (include "restaurants.menuApi.fullname" .) (int .Values.menuApi.port) }}
+{{- printf "http://%s:%d/%s" (include "restaurants.menuApi.fullname" .) (int .Values.menuApi.port) (ternary "" "api/" $root) }}
 {{- else }}
-{{- "https://menu.dckube.scilifelab.se/api/" }}
+{{- ternary "https://menu.dckube.scilifelab.se/" "https://menu.dckube.scilifelab.se/api/" $root }}
 {{- end }}
+{{- end }}
+
+{{/*
+The path below which the relay serves the API's routes: /api when it stands
+at the API's host root (with the Ingress), else none.
+*/}}
+{{- define "restaurants.apiPrefix" -}}
+{{- if .Values.ingress.enabled }}/api{{ end }}
 {{- end }}
 
 {{/*
@@ -150,4 +164,40 @@ runAsGroup: 65532
 fsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
+{{- end }}
+
+{{/*
+Name of the in-chart Valkey's Deployment and Service.
+*/}}
+{{- define "restaurants.valkey.fullname" -}}
+{{- printf "%s-valkey" (include "restaurants.fullname" .) }}
+{{- end }}
+
+{{/*
+In-chart Valkey labels and selector labels.
+*/}}
+{{- define "restaurants.valkey.labels" -}}
+{{ include "restaurants.commonLabels" . }}
+app.kubernetes.io/component: shared-cache
+{{- end }}
+
+{{- define "restaurants.valkey.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "restaurants.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: shared-cache
+{{- end }}
+
+{{/*
+The relays' shared cache URL: sharedCache.url, else the in-chart Valkey when
+valkey.enabled, else none. Setting both is refused.
+*/}}
+{{- define "restaurants.sharedCacheURL" -}}
+{{- if and .Values.sharedCache.url .Values.valkey.enabled }}
+{{- fail "set sharedCache.url (an existing Valkey/Redis) or valkey.enabled (one in the release), not both" }}
+{{- end }}
+{{- if .Values.sharedCache.url }}
+{{- .Values.sharedCache.url }}
+{{- else if .Values.valkey.enabled }}
+{{- printf "redis://%s:%d" (include "restaurants.valkey.fullname" .) (int .Values.valkey.port) }}
+{{- end }}
 {{- end }}

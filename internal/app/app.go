@@ -14,6 +14,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
 	"github.com/scilifelab/restaurants/internal/relay"
+	"github.com/scilifelab/restaurants/internal/sharedcache"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
@@ -22,6 +23,8 @@ type App struct {
 	cfg       Config
 	log       *slog.Logger
 	relay     *relay.Relay
+	shared    *sharedcache.Tier // nil without a shared tier
+	metrics   *metrics.Metrics
 	readiness admin.Readiness
 	main      *http.Server
 	admin     *http.Server
@@ -48,10 +51,28 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		CacheEntries:     func() int { return a.relay.Cache().Len() },
 		CacheBytes:       func() int { return a.relay.Cache().Bytes() },
 		UpstreamInflight: client.Inflight,
+		Shared:           cfg.SharedCache != "",
 	})
+	a.metrics = m
 	g, err := guard.New(guard.Config{Rate: cfg.UpstreamRate, Burst: cfg.UpstreamBurst, Logger: log})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SharedCache != "" {
+		a.shared, err = sharedcache.Open(ctx, sharedcache.Config{
+			URL:       cfg.SharedCache,
+			Password:  cfg.SharedCachePassword,
+			Namespace: sharedcache.Namespace(base.String()),
+			Timeout:   cfg.SharedCacheTimeout,
+			Observer:  m,
+			Logger:    log,
+		}, sharedcache.Budget{Rate: cfg.UpstreamRate, Burst: cfg.UpstreamBurst})
+		if err != nil {
+			// Fail open: the relay serves alone, and says why.
+			log.Error("shared cache disabled; each relay works alone", "err", err)
+			m.SharedUp(false)
+			a.shared = nil
+		}
 	}
 	a.relay, err = relay.New(ctx, relay.Config{
 		Client: client,
@@ -66,6 +87,8 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 			MaxEntryBytes: int(cfg.MaxBody),
 			Guard:         g,
 			Backoff:       guard.Backoff{Min: cfg.UpstreamBackoff, Max: cfg.UpstreamBackoffMax},
+			Shared:        a.shared,
+			Lease:         cfg.UpstreamTimeout + 2*time.Second,
 			Observer:      m,
 			Logger:        log,
 		},
@@ -75,9 +98,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 	if err != nil {
 		return nil, err
 	}
+	cors, err := relay.ParseCORSOrigins(cfg.CORSOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("--cors-origins: %w", err)
+	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	a.main = &http.Server{
-		Handler: relay.NewRouter(a.relay),
+		Handler: relay.NewRouter(a.relay, relay.WithCORS(cors)),
 		// Equal header and request timeouts spare net/http one deadline
 		// reset per request; the relay reads no request bodies.
 		ReadHeaderTimeout: 10 * time.Second,
@@ -104,12 +131,15 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 // timeout. It returns nil after a clean shutdown.
 func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	defer a.relay.Close()
+	if a.shared != nil {
+		defer a.shared.Close()
+	}
 	errs := make(chan error, 2)
 	go func() { errs <- serve(a.main, ln, "relay") }()
 	go func() { errs <- serve(a.admin, adminLn, "admin") }()
 	a.readiness.Set(true)
 	a.log.Info("serving", "listen", ln.Addr().String(), "admin", adminLn.Addr().String(), "upstream", a.cfg.Upstream,
-		"cache_ttl", a.cfg.CacheTTL)
+		"cache_ttl", a.cfg.CacheTTL, "shared_cache", a.shared != nil)
 
 	select {
 	case err := <-errs:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/envflag"
+	"github.com/scilifelab/restaurants/internal/relay"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
@@ -41,12 +42,16 @@ type Config struct {
 	UpstreamBackoff      time.Duration
 	UpstreamBackoffMax   time.Duration
 	ForwardQuery         bool
+	SharedCache          string
+	SharedCachePassword  string
+	SharedCacheTimeout   time.Duration
 	MaxBody              ByteSize
 	DrainDelay           time.Duration
 	ShutdownTimeout      time.Duration
 	LogLevel             string
 	LogFormat            string
 	Pprof                bool
+	CORSOrigins          string
 	Version              bool
 }
 
@@ -73,6 +78,9 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.IntVar(&c.UpstreamBurst, "upstream-burst", 20, "upstream calls the budget allows at once after a quiet spell")
 	fs.DurationVar(&c.UpstreamBackoff, "upstream-backoff", time.Second, "after a failed fetch, how long its key waits before it is tried again (doubling with each failure in a row)")
 	fs.DurationVar(&c.UpstreamBackoffMax, "upstream-backoff-max", time.Minute, "the longest wait of a failing key")
+	fs.StringVar(&c.SharedCache, "shared-cache", "", "URL of a Valkey/Redis shared by every relay (redis://[user:password@]host:port[/db], rediss:// for TLS); empty keeps the cache to this process")
+	fs.StringVar(&c.SharedCachePassword, "shared-cache-password", "", "password of the shared cache, overriding the URL's (prefer the environment variable)")
+	fs.DurationVar(&c.SharedCacheTimeout, "shared-cache-timeout", 50*time.Millisecond, "bound on every shared cache operation; past it the relay works alone")
 	fs.BoolVar(&c.ForwardQuery, "forward-query", false, "forward query strings (sorted, canonical) and make them part of the cache key; the API takes none")
 	fs.Var(&c.MaxBody, "max-body", "largest upstream body accepted (bytes, or with KiB/MiB)")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 5*time.Second, "on SIGTERM, how long to keep serving while not ready, before shutting down")
@@ -80,6 +88,7 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
+	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "browser origins that may read the answers: * for all, a comma-separated list (scheme://host[:port]), or empty for no CORS headers")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
 	if err := envflag.Parse(fs, EnvPrefix, args, lookup, "version"); err != nil {
 		return Config{}, err
@@ -114,6 +123,7 @@ func (c Config) Validate() error {
 		{c.UpstreamBurst >= 1, "upstream-burst", "at least 1"},
 		{c.UpstreamBackoff >= 0, "upstream-backoff", "zero or positive"},
 		{c.UpstreamBackoffMax >= c.UpstreamBackoff, "upstream-backoff-max", "at least --upstream-backoff"},
+		{c.SharedCacheTimeout > 0, "shared-cache-timeout", "positive"},
 		{c.MaxBody >= 1<<10, "max-body", "at least 1KiB"},
 		{int64(c.MaxBody)*4 <= int64(c.CacheMaxMB)<<20, "max-body", "at most a quarter of --cache-max-mb"},
 		{c.DrainDelay >= 0, "drain-delay", "zero or positive"},
@@ -128,6 +138,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := upstream.ParseBase(c.Upstream); err != nil {
 		return fmt.Errorf("invalid --upstream (%s): %w", envflag.Name(EnvPrefix, "upstream"), err)
+	}
+	if _, err := relay.ParseCORSOrigins(c.CORSOrigins); err != nil {
+		return fmt.Errorf("invalid --cors-origins (%s): %w", envflag.Name(EnvPrefix, "cors-origins"), err)
 	}
 	return nil
 }

@@ -18,7 +18,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Listen != ":8000" || c.AdminListen != ":9090" || c.Upstream != DefaultUpstream ||
 		c.CacheTTL != 10*time.Second || c.StaleIfError != 10*time.Minute || c.UpstreamTimeout != 10*time.Second ||
-		c.MaxBody != 1<<20 {
+		c.MaxBody != 1<<20 || c.CORSOrigins != "*" {
 		t.Fatalf("defaults = %+v", c)
 	}
 }
@@ -32,6 +32,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		"RESTAURANTS_DRAIN_DELAY":    "0s",
 		"RESTAURANTS_NEGATIVE_TTL":   "1s",
 		"RESTAURANTS_STALE_IF_ERROR": "1h",
+		"RESTAURANTS_CORS_ORIGINS":   "https://lunch.example",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,8 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		t.Errorf("cache-ttl = %v, want the flag's 2s", c.CacheTTL)
 	}
 	if c.Upstream != "http://127.0.0.1:8080/api/" || c.CacheMaxMB != 8 || c.LogFormat != "json" ||
-		c.DrainDelay != 0 || c.NegativeTTL != time.Second || c.StaleIfError != time.Hour || c.MaxBody != 256<<10 {
+		c.DrainDelay != 0 || c.NegativeTTL != time.Second || c.StaleIfError != time.Hour || c.MaxBody != 256<<10 ||
+		c.CORSOrigins != "https://lunch.example" {
 		t.Errorf("config = %+v", c)
 	}
 }
@@ -72,6 +74,8 @@ func TestBadSettingsNameTheFlag(t *testing.T) {
 		{[]string{"--max-body", "lots"}, nil, "max-body"},
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 		{[]string{"--log-format", "xml"}, nil, "--log-format"},
+		{[]string{"--cors-origins", "lunch.example"}, nil, "--cors-origins (RESTAURANTS_CORS_ORIGINS)"},
+		{nil, map[string]string{"RESTAURANTS_CORS_ORIGINS": "*, https://a.example"}, "--cors-origins"},
 		{[]string{"stray"}, nil, `unexpected argument "stray"`},
 	} {
 		_, err := ParseFlags(tc.args, env(tc.env), io.Discard)

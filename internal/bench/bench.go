@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/loadtest"
+	"github.com/scilifelab/restaurants/internal/menuapi"
 )
 
 // Options configure a benchmark.
@@ -73,10 +74,9 @@ func ScenarioNames() []string {
 	return []string{ScenarioHot, ScenarioMixed, ScenarioTTL, ScenarioSlow, ScenarioMemory}
 }
 
-// restaurantIDs are the stand-in's restaurants.
-func restaurantIDs() []string {
-	return []string{"bikupan", "dufva", "hubben", "rudbeck", "tallrik", "glada", "haga", "jons", "jorpes", "livet", "nanna", "svarta"}
-}
+// restaurantIDs are the stand-in's restaurants, read from its own data so
+// that the scenarios follow it.
+func restaurantIDs() []string { return menuapi.Identifiers() }
 
 // scenario is one load pattern, run against each system in turn.
 type scenario struct {
@@ -118,15 +118,16 @@ func (o Options) scenarios() []scenario {
 		all = []string{SystemNginx, SystemRelay, SystemRelayB, SystemBare}
 		proxies = []string{SystemNginx, SystemRelay, SystemRelayB}
 	}
+	n := len(restaurantIDs())
 	return []scenario{
 		{name: ScenarioHot, title: fmt.Sprintf("one hot key, c=%d, TTL 10s, upstream 50 ms", o.Connections),
 			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, keys: 1, targets: hotTargets},
-		{name: ScenarioMixed, title: fmt.Sprintf("list + 12 restaurants + 1.4%% random unknown paths, c=%d, TTL 10s, upstream 50 ms", o.Connections),
+		{name: ScenarioMixed, title: fmt.Sprintf("list + %d restaurants + %.1f%% random unknown paths, c=%d, TTL 10s, upstream 50 ms", n, 100/float64(10+5*n+1), o.Connections),
 			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, targets: mixedTargets},
-		{name: ScenarioTTL, title: fmt.Sprintf("list + 12 restaurants, TTL 1s for %v, c=%d, upstream 50 ms", o.TTLDuration, o.Connections),
-			latency: 50 * time.Millisecond, ttl: time.Second, duration: o.TTLDuration, rounds: 1, systems: proxies, keys: 13, targets: allTargets},
-		{name: ScenarioSlow, title: fmt.Sprintf("list + 12 restaurants, slow upstream (2 s), TTL 5s, c=%d", o.Connections),
-			latency: 2 * time.Second, ttl: 5 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: proxies, keys: 13, targets: allTargets},
+		{name: ScenarioTTL, title: fmt.Sprintf("list + %d restaurants, TTL 1s for %v, c=%d, upstream 50 ms", n, o.TTLDuration, o.Connections),
+			latency: 50 * time.Millisecond, ttl: time.Second, duration: o.TTLDuration, rounds: 1, systems: proxies, keys: n + 1, targets: allTargets},
+		{name: ScenarioSlow, title: fmt.Sprintf("list + %d restaurants, slow upstream (2 s), TTL 5s, c=%d", n, o.Connections),
+			latency: 2 * time.Second, ttl: 5 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: proxies, keys: n + 1, targets: allTargets},
 	}
 }
 

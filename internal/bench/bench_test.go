@@ -3,6 +3,8 @@ package bench
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/loadtest"
+	"github.com/scilifelab/restaurants/internal/menu"
+	"github.com/scilifelab/restaurants/internal/menuapi"
 )
 
 func TestParseVmRSS(t *testing.T) {
@@ -199,5 +203,56 @@ func TestFindNginxExplicitPath(t *testing.T) {
 		NginxBin: "/nonexistent/nginx", Scenarios: []string{ScenarioHot}}
 	if _, err := Run(context.Background(), o, io.Discard); err == nil || !strings.Contains(err.Error(), "nonexistent") {
 		t.Errorf("Run with a missing explicit nginx: %v", err)
+	}
+}
+
+// TestScenariosFollowTheStandInsData: the scenarios that ask for every
+// menu ask for the list and each restaurant the stand-in serves, and their
+// key counts (the bound on upstream calls) match.
+func TestScenariosFollowTheStandInsData(t *testing.T) {
+	h, err := menuapi.New(menuapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	base := srv.URL + "/api"
+	resp, err := http.Get(base + "/restaurant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list menu.RestaurantList
+	err = json.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Connections: 20, Duration: time.Second, Rounds: 1, TTLDuration: time.Second, MemoryDuration: time.Second}
+	for _, sc := range o.scenarios() {
+		targets := sc.targets(base)
+		if sc.keys > 0 && len(targets) != sc.keys {
+			t.Errorf("%s: %d targets, %d keys", sc.name, len(targets), sc.keys)
+		}
+		if sc.name == ScenarioTTL || sc.name == ScenarioSlow {
+			if want := 1 + len(list.Restaurants); len(targets) != want {
+				t.Errorf("%s: %d targets, want the list and %d restaurants", sc.name, len(targets), len(list.Restaurants))
+			}
+			if !strings.Contains(sc.title, fmt.Sprintf("list + %d restaurants", len(list.Restaurants))) {
+				t.Errorf("%s: title %q", sc.name, sc.title)
+			}
+		}
+		for _, tg := range targets {
+			if strings.Contains(tg.URL, "{") {
+				continue // a random unknown path
+			}
+			resp, err := http.Get(tg.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("%s: %s answers %d", sc.name, tg.URL, resp.StatusCode)
+			}
+		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/allegro/bigcache/v3"
 
 	"github.com/scilifelab/restaurants/internal/guard"
+	"github.com/scilifelab/restaurants/internal/sharedcache"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
@@ -33,6 +34,12 @@ type Config struct {
 	Guard *guard.Guard
 	// Backoff is the pause of a key after failed fetches; zero retries at once.
 	Backoff guard.Backoff
+	// Shared is the tier shared with the other relays of the deployment;
+	// nil keeps the cache to this process.
+	Shared *sharedcache.Tier
+	// Lease is how long a relay may hold a key's lease in the shared tier:
+	// longer than a fetch can take.
+	Lease time.Duration
 	// Observer is told of calls not made; nil tells nobody.
 	Observer Observer
 	// Now is the clock; nil means time.Now.
@@ -53,11 +60,15 @@ type State int
 
 // The states of a Result.
 const (
-	// Hit: a fresh answer from the cache.
+	// Hit: a fresh answer from this process's cache.
 	Hit State = iota
+	// SharedHit: a fresh answer from the shared tier, now in this
+	// process's cache too.
+	SharedHit
 	// Miss: this caller's fetch from the upstream.
 	Miss
-	// Coalesced: this caller waited for a fetch another caller started.
+	// Coalesced: this caller waited for a fetch another caller, or another
+	// relay, made.
 	Coalesced
 	// Revalidating: an expired answer, served while one refresh runs.
 	Revalidating
@@ -75,6 +86,8 @@ func (s State) String() string {
 	switch s {
 	case Hit:
 		return "hit"
+	case SharedHit:
+		return "shared_hit"
 	case Miss:
 		return "miss"
 	case Coalesced:
@@ -106,6 +119,11 @@ type Fetcher func(ctx context.Context, t upstream.Target) (status int, body []by
 // fetches under way and keys backing off after failures.
 const maxKeyStates = 16384
 
+// sharedRounds bounds how often one fetch reads and claims a key in the
+// shared tier: a holder that died or failed costs a round, a fresher answer
+// stored meanwhile another.
+const sharedRounds = 3
+
 // Cache is a bigcache store with freshness, coalescing of fetches and
 // protection of the upstream.
 type Cache struct {
@@ -115,6 +133,8 @@ type Cache struct {
 	policy  Policy
 	guard   *guard.Guard
 	backoff guard.Backoff
+	shared  *sharedcache.Tier
+	lease   time.Duration
 	obs     Observer
 	now     func() time.Time
 	log     *slog.Logger
@@ -134,19 +154,20 @@ type keyState struct {
 	flight *flight
 	// failures counts the key's failed fetches in a row.
 	failures int
-	// retryAt is when the key may be fetched again after a failure.
+	// retryAt is when the key may be fetched again after a failure or a
+	// refused call.
 	retryAt time.Time
-	// lastErr is the key's last failure.
+	// lastErr is the key's last failure or refusal.
 	lastErr error
 }
 
 // flight is one fetch of a key. Its fields are written before done is
 // closed and read only after.
 type flight struct {
-	done    chan struct{}
-	entry   *Entry
-	fetched bool // from the upstream, rather than found stored meanwhile
-	err     error
+	done  chan struct{}
+	entry *Entry
+	state State // for the caller who started it
+	err   error
 }
 
 // New creates a Cache that fetches what it lacks with fetch; cancelling ctx
@@ -162,6 +183,9 @@ func New(ctx context.Context, cfg Config, fetch Fetcher) (*Cache, error) {
 	}
 	if cfg.MaxMB <= 0 || cfg.MaxEntryBytes <= 0 {
 		return nil, errors.New("cache: size limits must be positive")
+	}
+	if cfg.Shared != nil && cfg.Lease <= 0 {
+		return nil, errors.New("cache: a shared tier needs a positive lease")
 	}
 	// Every shard must hold at least two of the largest entries.
 	total := cfg.MaxMB << 20
@@ -207,7 +231,7 @@ func New(ctx context.Context, cfg Config, fetch Fetcher) (*Cache, error) {
 	}
 	c := &Cache{
 		store: store, hot: newHotSet(), fetch: fetch, policy: cfg.Policy,
-		guard: g, backoff: cfg.Backoff, obs: obs, now: now, log: log,
+		guard: g, backoff: cfg.Backoff, shared: cfg.Shared, lease: cfg.Lease, obs: obs, now: now, log: log,
 		maxStored: total / shards / 2,
 		keys:      make(map[string]*keyState),
 	}
@@ -235,9 +259,10 @@ func (c *Cache) Bytes() int { return c.store.Capacity() }
 
 // Get answers t from the cache. A fresh entry is a Hit. An expired entry
 // that the policy still lets stand in is served at once, and one refresh is
-// started unless one is under way, the key is backing off, or the guard
-// refuses the call. Only a key with no usable entry waits for a fetch,
-// which concurrent callers share. The fetch runs detached from ctx, so that
+// started unless one is under way or the key waits after a failure. Only a
+// key with no usable entry waits for a fetch, which concurrent callers
+// share; with a shared tier the fetch first looks there, and one relay of
+// the cluster calls the upstream. The fetch runs detached from ctx, so that
 // a caller who leaves does not fail the others waiting for it, and the
 // answer is cached all the same; ctx bounds only this caller's wait.
 func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
@@ -249,17 +274,13 @@ func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
 			return Result{Entry: e, State: Hit, At: now}, nil
 		}
 		if now.Before(e.StaleUntil()) {
-			if why := c.refresh(key, t, now); why != nil {
+			if why := c.refresh(key, t, e, now); why != nil {
 				return Result{Entry: e, State: StaleOnError, At: now, Err: why}, nil
 			}
 			return Result{Entry: e, State: Revalidating, At: now}, nil
 		}
 	}
-	kind := guard.First
-	if e != nil && e.Status == 200 {
-		kind = guard.Refresh
-	}
-	f, stored, leader, err := c.join(key, t, kind, now)
+	f, stored, leader, err := c.join(key, t, e, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -268,17 +289,14 @@ func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
 	}
 	select {
 	case <-f.done:
-		now := c.now()
-		switch {
-		case f.err != nil:
+		if f.err != nil {
 			return Result{}, f.err
-		case !f.fetched:
-			return Result{Entry: f.entry, State: Hit, At: now}, nil
-		case leader:
-			return Result{Entry: f.entry, State: Miss, At: now}, nil
-		default:
-			return Result{Entry: f.entry, State: Coalesced, At: now}, nil
 		}
+		st := f.state
+		if !leader && st == Miss {
+			st = Coalesced
+		}
+		return Result{Entry: f.entry, State: st, At: c.now()}, nil
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("waiting for the upstream: %w", ctx.Err())
 	}
@@ -292,10 +310,11 @@ func (c *Cache) Fetching(t upstream.Target) bool {
 	return ks != nil && ks.flight != nil
 }
 
-// refresh starts one background fetch of key unless one is under way, and
-// returns why the entry is stale on error rather than revalidating: the
-// key's last failure while it backs off, or the guard's refusal of the call.
-func (c *Cache) refresh(key string, t upstream.Target, now time.Time) error {
+// refresh starts one background fetch of key, whose entry have is stale,
+// unless one is under way or the key waits after a failure or a refused
+// call. It returns why the entry is stale on error rather than
+// revalidating: the key's last failure or refusal.
+func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Time) error {
 	c.mu.Lock()
 	ks := c.keys[key]
 	var lastErr error
@@ -306,21 +325,18 @@ func (c *Cache) refresh(key string, t upstream.Target, now time.Time) error {
 			return lastErr
 		}
 	}
-	if err := c.admit(guard.Refresh); err != nil {
-		c.mu.Unlock()
-		return err
-	}
 	f := c.startLocked(key, ks)
 	c.mu.Unlock()
-	go c.run(key, t, f, true)
+	go c.run(key, t, f, have, true)
 	return lastErr
 }
 
 // join returns the fetch of key under way, or starts one; leader tells
-// whether this caller started it. Instead of a flight it returns the fresh
-// entry that a fetch ending just before has stored. A key backing off, or a
-// call the guard refuses, is an error (a *guard.Refusal).
-func (c *Cache) join(key string, t upstream.Target, kind guard.Kind, now time.Time) (f *flight, stored *Entry, leader bool, err error) {
+// whether this caller started it. have is the key's entry, past every
+// window, or nil. Instead of a flight it returns the fresh entry that a
+// fetch ending just before has stored. A key that waits after a failure is
+// refused (a *guard.Refusal).
+func (c *Cache) join(key string, t upstream.Target, have *Entry, now time.Time) (f *flight, stored *Entry, leader bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ks := c.keys[key]
@@ -331,15 +347,133 @@ func (c *Cache) join(key string, t upstream.Target, kind guard.Kind, now time.Ti
 		return nil, e, false, nil
 	}
 	if ks != nil && now.Before(ks.retryAt) {
+		wait := max(time.Second, ks.retryAt.Sub(now))
+		var ref *guard.Refusal
+		if errors.As(ks.lastErr, &ref) {
+			r := *ref
+			r.RetryAfter = wait
+			return nil, nil, false, &r
+		}
 		c.obs.Skipped(guard.Failing)
-		return nil, nil, false, &guard.Refusal{Reason: guard.Failing, RetryAfter: max(time.Second, ks.retryAt.Sub(now)), Cause: ks.lastErr}
-	}
-	if err := c.admit(kind); err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, &guard.Refusal{Reason: guard.Failing, RetryAfter: wait, Cause: ks.lastErr}
 	}
 	f = c.startLocked(key, ks)
-	go c.run(key, t, f, kind == guard.Refresh)
+	go c.run(key, t, f, have, have != nil && have.Status == 200)
 	return f, nil, true, nil
+}
+
+// startLocked records a new flight of key; c.mu is held.
+func (c *Cache) startLocked(key string, ks *keyState) *flight {
+	if ks == nil {
+		ks = &keyState{}
+		c.keys[key] = ks
+	}
+	ks.flight = &flight{done: make(chan struct{})}
+	return ks.flight
+}
+
+// loaded is what a fetch ends with.
+type loaded struct {
+	entry *Entry
+	state State
+	err   error
+	// backoff is the key's pause the shared tier set for the cluster after
+	// this fetch failed; zero leaves the pause to the local back-off.
+	backoff time.Duration
+	// refresh asks for a refresh once the flight is over: the entry is a
+	// stale copy from the shared tier.
+	refresh bool
+}
+
+// run does one flight's fetch of key, stores the answer, and records the
+// outcome: a success forgets the key's failures, a failure makes the key
+// back off, and a refused call makes it wait as long as the refusal says.
+// have is the key's entry in this process, or nil; popular tells whether
+// the key was asked for before (a refresh), which admits its answer to the
+// hot set at once.
+func (c *Cache) run(key string, t upstream.Target, f *flight, have *Entry, popular bool) {
+	kind := guard.First
+	if have != nil && have.Status == 200 {
+		kind = guard.Refresh
+	}
+	l, ok := c.loadShared(key, t, have, kind, popular)
+	if !ok {
+		l = c.loadLocal(key, t, kind, popular)
+	}
+	f.entry, f.state, f.err = l.entry, l.state, l.err
+
+	now := c.now()
+	c.mu.Lock()
+	ks := c.keys[key]
+	ks.flight = nil
+	var ref *guard.Refusal
+	switch {
+	case l.err == nil:
+		if ks.failures > 0 {
+			c.log.Info("upstream answers again for this key", "key", key, "failures", ks.failures)
+		}
+		delete(c.keys, key)
+	case errors.As(l.err, &ref):
+		// A refused call: wait as long as it says, so that stale requests do
+		// not ask again meanwhile; a key with nothing to serve need not be
+		// remembered.
+		if have == nil && ref.Reason != guard.Failing && ks.failures == 0 {
+			delete(c.keys, key)
+			break
+		}
+		ks.retryAt = now.Add(ref.RetryAfter)
+		ks.lastErr = l.err
+		if ref.Reason == guard.Failing && ref.Cause != nil {
+			ks.lastErr = ref.Cause
+		}
+	case backsOff(l.err):
+		ks.failures++
+		ks.lastErr = l.err
+		pause := l.backoff
+		if pause <= 0 {
+			pause = c.backoff.After(ks.failures)
+		}
+		ks.retryAt = now.Add(pause)
+		if ks.failures == 1 {
+			c.log.Warn("upstream failing for this key; backing off", "key", key, "err", l.err, "backoff", pause)
+		}
+	default:
+		// Not the key's fault (a 429, no free upstream slot): no back-off,
+		// but a key with a copy waits as long as the 429 asks (a second for
+		// a full house), serving the copy as stale on error meanwhile.
+		if have == nil && ks.failures == 0 {
+			delete(c.keys, key)
+			break
+		}
+		ks.lastErr = l.err
+		ks.retryAt = now.Add(time.Second)
+		var ue *upstream.Error
+		if errors.As(l.err, &ue) && ue.RetryAfter > 0 {
+			ks.retryAt = now.Add(ue.RetryAfter)
+		}
+	}
+	c.pruneLocked(now)
+	c.mu.Unlock()
+	close(f.done)
+	if l.refresh {
+		c.refresh(key, t, l.entry, c.now())
+	}
+}
+
+// loadLocal fetches t from the upstream, as the guard allows, and stores
+// the answer.
+func (c *Cache) loadLocal(key string, t upstream.Target, kind guard.Kind, popular bool) loaded {
+	if err := c.admit(kind); err != nil {
+		return loaded{err: err}
+	}
+	status, body, err := c.fetch(context.Background(), t)
+	if err != nil {
+		c.pauseOn(err)
+		return loaded{err: err}
+	}
+	e := c.policy.Entry(status, body, c.now())
+	c.put(key, e, popular)
+	return loaded{entry: e, state: Miss}
 }
 
 // admit asks the guard for one upstream call of the given kind, counting a refusal.
@@ -355,56 +489,134 @@ func (c *Cache) admit(kind guard.Kind) error {
 	return err
 }
 
-// startLocked records a new flight of key; c.mu is held.
-func (c *Cache) startLocked(key string, ks *keyState) *flight {
-	if ks == nil {
-		ks = &keyState{}
-		c.keys[key] = ks
-	}
-	ks.flight = &flight{done: make(chan struct{})}
-	return ks.flight
-}
-
-// run fetches key for a flight, stores the answer, and records the
-// outcome: a success forgets the key's failures, a failure makes it back
-// off, and a 429 pauses every call for as long as it asks. popular tells
-// whether the key was asked for before (a refresh), which admits its
-// answer to the hot set at once.
-func (c *Cache) run(key string, t upstream.Target, f *flight, popular bool) {
-	e, err := c.load(context.Background(), key, t, popular)
-	f.entry, f.fetched, f.err = e, err == nil, err
+// pauseOn makes the guard pause every call after a 429.
+func (c *Cache) pauseOn(err error) time.Duration {
 	var ue *upstream.Error
 	if errors.As(err, &ue) && ue.Outcome == upstream.RateLimited {
 		c.guard.RateLimited(ue.RetryAfter)
+		return ue.RetryAfter
 	}
+	return 0
+}
 
-	now := c.now()
-	c.mu.Lock()
-	ks := c.keys[key]
-	ks.flight = nil
-	switch {
-	case err == nil:
-		if ks.failures > 0 {
-			c.log.Info("upstream answers again for this key", "key", key, "failures", ks.failures, "status", e.Status)
+// loadShared fetches key through the shared tier: a fresh answer there is
+// taken as it is; otherwise one relay of the cluster claims the key and
+// fetches it, and the others wait for its answer. A stale copy there that
+// this process lacks is taken at once, and refreshed after. ok is false
+// when the tier is off or fails: then the process fetches on its own.
+func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guard.Kind, popular bool) (l loaded, ok bool) {
+	sh := c.shared
+	if sh == nil || !sh.Available() {
+		return loaded{}, false
+	}
+	// A pause this relay learned itself holds, whatever the tier says.
+	if err := c.guard.Check(); err != nil {
+		c.obs.Skipped(guard.RateLimited)
+		return loaded{err: err}, true
+	}
+	ctx := context.Background()
+	waited := false
+	for range sharedRounds {
+		s, found, err := sh.Get(ctx, key)
+		if err != nil {
+			return loaded{}, false
 		}
-		delete(c.keys, key)
-	case backsOff(err):
-		ks.failures++
-		ks.lastErr = err
-		pause := c.backoff.After(ks.failures)
-		ks.retryAt = now.Add(pause)
-		if ks.failures == 1 {
-			c.log.Warn("upstream failing for this key; backing off", "key", key, "err", err, "backoff", pause)
+		if found {
+			e := c.policy.Entry(s.Status, s.Body, s.At)
+			now := c.now()
+			switch {
+			case now.Before(e.FreshUntil):
+				sh.Observe("hit")
+				c.put(key, e, popular)
+				if waited {
+					return loaded{entry: e, state: Coalesced}, true
+				}
+				return loaded{entry: e, state: SharedHit}, true
+			case now.Before(e.StaleUntil()) && (have == nil || e.Stored.After(have.Stored)):
+				sh.Observe("stale")
+				c.put(key, e, popular)
+				if have == nil {
+					// Nothing here to serve: serve the cluster's stale copy at
+					// once and refresh it after.
+					return loaded{entry: e, state: Revalidating, refresh: true}, true
+				}
+				have = e
+			}
+			if e.Status == 200 {
+				kind = guard.Refresh
+			}
 		}
-		c.pruneLocked(now)
-	default:
-		// Not the key's fault (a 429, no free upstream slot): no back-off.
-		if ks.failures == 0 {
-			delete(c.keys, key)
+		var haveAt time.Time
+		if have != nil {
+			haveAt = have.Stored
+		}
+		done, cancel := sh.Wait(key)
+		cl, err := sh.Claim(ctx, key, sharedcache.ClaimRequest{Have: haveAt, FreshFor: c.policy.TTL, Kind: kind, Lease: c.lease})
+		if err != nil {
+			cancel()
+			return loaded{}, false
+		}
+		switch cl.Grant {
+		case sharedcache.Granted:
+			cancel()
+			return c.fetchForCluster(key, t, cl, popular), true
+		case sharedcache.Fresher:
+			cancel()
+		case sharedcache.Held:
+			sh.LeaseWait()
+			timer := time.NewTimer(cl.Wait + 100*time.Millisecond)
+			select {
+			case <-done:
+			case <-timer.C:
+			}
+			timer.Stop()
+			cancel()
+			waited = true
+		case sharedcache.Paused:
+			cancel()
+			c.guard.RateLimited(cl.Wait)
+			c.obs.Skipped(guard.RateLimited)
+			return loaded{err: &guard.Refusal{Reason: guard.RateLimited, RetryAfter: max(time.Second, cl.Wait)}}, true
+		case sharedcache.OverBudget:
+			cancel()
+			c.obs.Skipped(guard.Budget)
+			return loaded{err: &guard.Refusal{Reason: guard.Budget, RetryAfter: max(time.Second, cl.Wait)}}, true
+		default: // Failing
+			cancel()
+			c.obs.Skipped(guard.Failing)
+			cause := &upstream.Error{Outcome: upstream.Outcome(cl.Cause), Err: errors.New("failing for the cluster")}
+			return loaded{err: &guard.Refusal{Reason: guard.Failing, RetryAfter: max(time.Second, cl.Wait), Cause: cause}}, true
 		}
 	}
-	c.mu.Unlock()
-	close(f.done)
+	return loaded{}, false
+}
+
+// fetchForCluster fetches key under the cluster's lease, stores the answer
+// in both tiers and wakes the relays waiting for it; a failure is left in
+// the shared tier (a pause, the key's back-off) for the whole cluster.
+func (c *Cache) fetchForCluster(key string, t upstream.Target, cl sharedcache.Claim, popular bool) loaded {
+	ctx := context.Background()
+	status, body, err := c.fetch(ctx, t)
+	if err != nil {
+		f := sharedcache.Failure{Pause: c.pauseOn(err)}
+		var ue *upstream.Error
+		if errors.As(err, &ue) {
+			f.Cause = string(ue.Outcome)
+		}
+		if backsOff(err) {
+			f.Backoff = c.backoff
+		}
+		d, _ := c.shared.Abandon(ctx, key, cl, f)
+		return loaded{err: err, backoff: d}
+	}
+	e := c.policy.Entry(status, body, c.now())
+	c.put(key, e, popular)
+	life := c.policy.Life()
+	if status != 200 {
+		life = c.policy.NegativeTTL
+	}
+	_ = c.shared.Store(ctx, key, cl, sharedcache.Stored{Status: status, Body: body, At: e.Stored}, life)
+	return loaded{entry: e, state: Miss}
 }
 
 // backsOff reports whether a failed fetch makes its key back off: the
@@ -452,17 +664,6 @@ func (c *Cache) pruneLocked(now time.Time) {
 // storeOverhead bounds what bigcache adds to each entry: a timestamp, a hash
 // and the key's length, and the entry's length in its queue.
 const storeOverhead = 8 + 8 + 2 + 5
-
-// load fetches t and stores the answer.
-func (c *Cache) load(ctx context.Context, key string, t upstream.Target, popular bool) (*Entry, error) {
-	status, body, err := c.fetch(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	e := c.policy.Entry(status, body, c.now())
-	c.put(key, e, popular)
-	return e, nil
-}
 
 // put stores e under key, unless the policy keeps it for no time. The hot
 // set takes it when it holds the key already or popular says so; a key

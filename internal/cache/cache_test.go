@@ -511,7 +511,11 @@ func TestBudget(t *testing.T) {
 	}
 	wantResult(t, mustGet(t, c, "a"), Revalidating, 200, `{}`)
 	waitIdle(t, c, "a")
-	r := mustGet(t, c, "b") // the budget is spent: b is served stale, not refreshed
+	// The budget is spent: b's refresh is refused, and b is served stale
+	// on error until the budget has a call again.
+	wantResult(t, mustGet(t, c, "b"), Revalidating, 200, `{}`)
+	waitIdle(t, c, "b")
+	r := mustGet(t, c, "b")
 	wantResult(t, r, StaleOnError, 200, `{}`)
 	if !errors.As(r.Err, &ref) || ref.Reason != guard.Budget {
 		t.Fatalf("stale for lack of budget: Err %v, want the budget refusal", r.Err)

@@ -45,8 +45,8 @@ func TestRestaurants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs) != 12 {
-		t.Fatalf("%d restaurants", len(rs))
+	if len(rs) != 18 {
+		t.Fatalf("%d restaurants, want 18", len(rs))
 	}
 	var dufva menu.Restaurant
 	for _, r := range rs {
@@ -56,14 +56,16 @@ func TestRestaurants(t *testing.T) {
 	}
 	want := menu.Restaurant{
 		Identifier: "dufva", Name: "Sven Dufva", Region: menu.RegionUppsala, Homepage: "http://svendufva.se/",
-		MenuURL: "https://matfest.se/veckans-lunch/", OSM: "https://www.openstreetmap.org/#map=19/59.84298/17.64096",
-		Coordinate: menu.Coordinate{59.84292, 17.64129},
+		MenuURL: "https://matfest.se/veckans-lunch/", Coordinate: menu.Coordinate{59.84292, 17.64129},
 	}
 	if dufva != want {
 		t.Fatalf("dufva = %+v\nwant    %+v", dufva, want)
 	}
 	if dufva.Coordinate.Lat() != 59.84292 || dufva.Coordinate.Lon() != 17.64129 {
 		t.Fatal("Lat/Lon")
+	}
+	if got := dufva.MapURL(); got != "https://www.openstreetmap.org/#map=19/59.84292/17.64129" {
+		t.Fatalf("MapURL %q", got)
 	}
 }
 
@@ -92,12 +94,13 @@ func TestRestaurantMenu(t *testing.T) {
 	if len(m.Menu) != 3 || len(m.Dishes()) != 2 || m.Closed() {
 		t.Fatalf("menu %q, dishes %q", m.Menu, m.Dishes())
 	}
-	closed, err := c.Restaurant(context.Background(), "glada")
+	// Delta: no homepage, and a menu the API never parses.
+	closed, err := c.Restaurant(context.Background(), "delta")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !closed.Closed() || len(closed.Dishes()) != 0 {
-		t.Fatalf("glada: %+v", closed)
+	if !closed.Closed() || len(closed.Dishes()) != 0 || closed.URL != "" || closed.MapURL == "" {
+		t.Fatalf("delta: %+v", closed)
 	}
 	v, err := c.Version(context.Background())
 	if err != nil || v != "9.9" {
@@ -247,5 +250,20 @@ func TestOneLine(t *testing.T) {
 	}
 	if got := menu.OneLine("åäöåäö", 3); got != "åäö…" {
 		t.Fatalf("%q", got)
+	}
+}
+
+func TestMapURLFormatsLikePython(t *testing.T) {
+	for c, want := range map[menu.Coordinate]string{
+		{59.84220, 17.63403}: "https://www.openstreetmap.org/#map=19/59.8422/17.63403",
+		{59.34910, 18.02600}: "https://www.openstreetmap.org/#map=19/59.3491/18.026",
+		{59.34867, 18.0278}:  "https://www.openstreetmap.org/#map=19/59.34867/18.0278",
+		{-33.5, 151}:         "https://www.openstreetmap.org/#map=19/-33.5/151.0",
+		{0, 0.00001}:         "https://www.openstreetmap.org/#map=19/0.0/1e-05",
+		{0.0001, 1e16}:       "https://www.openstreetmap.org/#map=19/0.0001/1e+16",
+	} {
+		if got := menu.MapURL(c); got != want {
+			t.Errorf("MapURL(%v) = %q, want %q", c, got, want)
+		}
 	}
 }

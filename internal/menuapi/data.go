@@ -5,14 +5,18 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/menu"
 )
 
-// restaurantsJSON is the stand-in's data: the twelve restaurants of the real
-// API, each with a menu per weekday (Monday to Friday).
+// restaurantsJSON is the stand-in's data: the eighteen restaurants of the
+// real API in its order, with its names, regions, links and coordinates, and
+// for each the dishes of every weekday (Monday to Friday). The restaurants
+// whose parsers give no menu in the real API have none here either.
 //
 //go:embed data/restaurants.json
 var restaurantsJSON []byte
@@ -57,6 +61,9 @@ func loadData(raw []byte) ([]entry, error) {
 		if e.Identifier == "" || e.Name == "" || e.Region == "" {
 			return nil, fmt.Errorf("restaurant data: entry %q lacks identifier, name or region", e.Identifier)
 		}
+		if strings.ContainsAny(e.Identifier, "/?#% ") {
+			return nil, fmt.Errorf("restaurant data: identifier %q cannot be a path segment", e.Identifier)
+		}
 		if seen[e.Identifier] {
 			return nil, fmt.Errorf("restaurant data: identifier %q twice", e.Identifier)
 		}
@@ -82,28 +89,63 @@ func marshal(v any) []byte {
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 }
 
+// answer is a body the API caches, with its header values prepared.
+type answer struct {
+	body   []byte
+	length []string // {Content-Length}
+	etag   []string // {W/<hash>}
+}
+
+// newAnswer prepares a cached answer. The API's cache (fastapi-cache2)
+// sends ETag: W/ and Python's hash() of the body, a signed 64-bit number
+// and not a quoted entity-tag; FNV-1a stands in for that hash.
+func newAnswer(body []byte) *answer {
+	f := fnv.New64a()
+	f.Write(body) //nolint:errcheck // a hash never fails
+	return &answer{
+		body:   body,
+		length: []string{strconv.Itoa(len(body))},
+		etag:   []string{"W/" + strconv.FormatInt(int64(f.Sum64()), 10)},
+	}
+}
+
 // bodies are the stand-in's answers, encoded once.
 type bodies struct {
-	list  []byte
-	menus map[string]*[7][]byte // identifier -> body by time.Weekday
+	list  *answer
+	menus map[string]*[7]*answer // identifier -> answer by time.Weekday
 }
 
 func buildBodies(entries []entry) bodies {
 	list := menu.RestaurantList{Restaurants: make([]menu.Restaurant, 0, len(entries))}
-	b := bodies{menus: make(map[string]*[7][]byte, len(entries))}
+	b := bodies{menus: make(map[string]*[7]*answer, len(entries))}
 	for _, e := range entries {
 		list.Restaurants = append(list.Restaurants, e.Restaurant)
-		var week [7][]byte
+		var week [7]*answer
 		for d := time.Sunday; d <= time.Saturday; d++ {
 			dishes := e.Week[strings.ToLower(d.String())]
-			m := menu.Menu{Title: e.Name, Location: e.Region, URL: e.Homepage, MapURL: e.OSM, Menu: make([]menu.Dish, 0, len(dishes))}
+			m := menu.Menu{Title: e.Name, Location: e.Region, URL: e.Homepage, MapURL: e.MapURL(), Menu: make([]menu.Dish, 0, len(dishes))}
 			for _, s := range dishes {
 				m.Menu = append(m.Menu, menu.Dish{Dish: s})
 			}
-			week[d] = marshal(menu.MenuResponse{Restaurant: m})
+			week[d] = newAnswer(marshal(menu.MenuResponse{Restaurant: m}))
 		}
 		b.menus[e.Identifier] = &week
 	}
-	b.list = marshal(list)
+	b.list = newAnswer(marshal(list))
 	return b
+}
+
+// Identifiers returns the identifiers of the stand-in's restaurants in the
+// API's order, for load patterns that ask for every menu.
+func Identifiers() []string {
+	entries, err := loadData(restaurantsJSON)
+	if err != nil {
+		// The embedded data is checked by the package's tests.
+		panic(fmt.Sprintf("menuapi: %v", err))
+	}
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.Identifier
+	}
+	return ids
 }

@@ -1,14 +1,19 @@
 // Package menuapi is a stand-in for the lunch-menu API: an http.Handler that
-// serves the real API's paths and JSON shapes from embedded data (the twelve
-// restaurants near SciLifeLab, with dishes that change with the weekday), and
-// that can be made slow, failing, rate limiting, garbled or oversized, at
-// start or at run time through a control endpoint, so that tests,
-// benchmarks, demos and the cluster e2e never need the real API.
+// serves the real API's paths, JSON shapes, status codes and headers from
+// embedded data (its eighteen restaurants near SciLifeLab, with dishes that
+// change with the weekday), and that can be made slow, failing, rate
+// limiting, garbled or oversized, at start or at run time through a control
+// endpoint, so that tests, benchmarks, demos and the cluster e2e never need
+// the real API.
 //
 // API paths (like the real one): GET /api, /api/restaurant,
-// /api/restaurant/{identifier}, /api/version, /api/openapi.json. Control
-// paths: /-/fault, /-/stats, /-/healthz. Main is the menu-api command line:
-// flags in, the handler served until its context ends.
+// /api/restaurant/{identifier}, /api/version, /api/openapi.json, /api/docs,
+// /api/redoc. As the real API: a trailing slash is redirected (307) to the
+// path without it, HEAD and every method but GET get 405, the cached paths
+// send Cache-Control and a weak ETag (304 on a matching If-None-Match), and
+// every answer to a request with an Origin allows it (CORS, methods GET).
+// Control paths: /-/fault, /-/stats, /-/healthz. Main is the menu-api
+// command line: flags in, the handler served until its context ends.
 package menuapi
 
 import (
@@ -17,6 +22,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,9 +61,10 @@ type Handler struct {
 	loc     *time.Location
 	log     *slog.Logger
 	data    bodies
-	version []byte
-	index   []byte
+	version *answer
+	index   *answer
 	openAPI []byte
+	docs    []byte
 	started time.Time
 
 	initial Faults
@@ -70,8 +77,14 @@ type Handler struct {
 
 	// Fixed answers and header values, prepared once.
 	notFound, pathNotFound, methodNotAllowed, tooMany, canceled, garbled, filler []byte
-	ctJSON, ctText                                                               []string
+	ctJSON, ctText, ctHTML, allowGet, anyOrigin, listMaxAge, menuMaxAge          []string
 }
+
+// The API's cache lifetimes, as Cache-Control sends them.
+const (
+	listMaxAge = "max-age=360000" // /api, the list and the version
+	menuMaxAge = "max-age=10800"  // a menu
+)
 
 // New returns a stand-in API configured by opts.
 func New(opts Options) (*Handler, error) {
@@ -100,6 +113,11 @@ func New(opts Options) (*Handler, error) {
 		filler:           []byte(strings.Repeat("x", 32<<10)),
 		ctJSON:           []string{"application/json"},
 		ctText:           []string{"text/plain; charset=utf-8"},
+		ctHTML:           []string{"text/html; charset=utf-8"},
+		allowGet:         []string{"GET"},
+		anyOrigin:        []string{"*"},
+		listMaxAge:       []string{listMaxAge},
+		menuMaxAge:       []string{menuMaxAge},
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -113,9 +131,12 @@ func New(opts Options) (*Handler, error) {
 	if version == "" {
 		version = DefaultVersion
 	}
-	h.version = marshal(menu.Version{Version: version})
+	h.version = newAnswer(marshal(menu.Version{Version: version}))
 	h.openAPI = openAPIJSON
-	h.index = marshal(menu.Index{DocumentationSwagger: "/api/docs", DocumentationRedoc: "/api/redoc", OpenAPI: "/api/openapi.json"})
+	if h.docs, err = renderDocs(openAPIJSON); err != nil {
+		return nil, err
+	}
+	h.index = newAnswer(marshal(menu.Index{DocumentationSwagger: "/api/docs", DocumentationRedoc: "/api/redoc", OpenAPI: "/api/openapi.json"}))
 	h.started = time.Now()
 	h.stats.init()
 	h.faults.Store(&f)
@@ -159,11 +180,60 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// route is what a path names in the API.
+type route int
+
+const (
+	routeNone route = iota // no such path: 404 Not Found
+	routeIndex
+	routeList
+	routeMenu
+	routeVersion
+	routeOpenAPI
+	routeDocs
+)
+
+// resolve returns the route of a path, and the identifier of a menu.
+func resolve(p string) (route, string) {
+	switch p {
+	case "/api":
+		return routeIndex, ""
+	case "/api/restaurant":
+		return routeList, ""
+	case "/api/version":
+		return routeVersion, ""
+	case "/api/openapi.json":
+		return routeOpenAPI, ""
+	case "/api/docs", "/api/redoc":
+		return routeDocs, ""
+	}
+	if id, ok := strings.CutPrefix(p, "/api/restaurant/"); ok && id != "" && !strings.Contains(id, "/") {
+		return routeMenu, id
+	}
+	return routeNone, ""
+}
+
 // answer writes the answer to an API request under the faults f and returns
-// its status (0 if the request was canceled while delayed).
+// its status (0 if the request was canceled while delayed). What the API
+// decides before its endpoints run (CORS, the trailing-slash redirect, 405)
+// is answered at once; everything else waits out the latency and faults.
 func (h *Handler) answer(w http.ResponseWriter, r *http.Request, f *Faults) int {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
+	if len(r.Header["Origin"]) > 0 {
+		if r.Method == http.MethodOptions && len(r.Header["Access-Control-Request-Method"]) > 0 {
+			return h.preflight(w, r)
+		}
+		w.Header()["Access-Control-Allow-Origin"] = h.anyOrigin
+	}
+	rt, id := resolve(r.URL.Path)
+	if rt == routeNone && len(r.URL.Path) > 1 && strings.HasSuffix(r.URL.Path, "/") {
+		if to := strings.TrimRight(r.URL.Path, "/"); to != "" {
+			if rt, _ := resolve(to); rt != routeNone {
+				return h.redirect(w, r, to)
+			}
+		}
+	}
+	if rt != routeNone && r.Method != http.MethodGet {
+		w.Header()["Allow"] = h.allowGet
 		return h.write(w, http.StatusMethodNotAllowed, h.ctJSON, h.methodNotAllowed)
 	}
 	delay := f.Latency
@@ -193,30 +263,106 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, f *Faults) int 
 	case ModeOversized:
 		return h.stream(w, r, f.OversizeBytes)
 	}
-	return h.route(w, r)
-}
-
-// route serves the API's paths.
-func (h *Handler) route(w http.ResponseWriter, r *http.Request) int {
-	p := r.URL.Path
-	switch p {
-	case "/api", "/api/":
-		return h.write(w, http.StatusOK, h.ctJSON, h.index)
-	case "/api/restaurant":
-		return h.write(w, http.StatusOK, h.ctJSON, h.data.list)
-	case "/api/version":
-		return h.write(w, http.StatusOK, h.ctJSON, h.version)
-	case "/api/openapi.json":
+	switch rt {
+	case routeIndex:
+		return h.cached(w, r, h.index, h.listMaxAge)
+	case routeList:
+		return h.cached(w, r, h.data.list, h.listMaxAge)
+	case routeVersion:
+		return h.cached(w, r, h.version, h.listMaxAge)
+	case routeOpenAPI:
 		return h.write(w, http.StatusOK, h.ctJSON, h.openAPI)
-	}
-	if id, ok := strings.CutPrefix(p, "/api/restaurant/"); ok && id != "" && !strings.Contains(id, "/") {
+	case routeDocs:
+		return h.write(w, http.StatusOK, h.ctHTML, h.docs)
+	case routeMenu:
 		week, ok := h.data.menus[id]
 		if !ok {
 			return h.write(w, http.StatusNotFound, h.ctJSON, h.notFound)
 		}
-		return h.write(w, http.StatusOK, h.ctJSON, week[h.now().In(h.loc).Weekday()])
+		return h.cached(w, r, week[h.now().In(h.loc).Weekday()], h.menuMaxAge)
 	}
 	return h.write(w, http.StatusNotFound, h.ctJSON, h.pathNotFound)
+}
+
+// cached answers from the API's own cache: Cache-Control and a weak ETag,
+// and 304 when If-None-Match is that ETag (compared as the API does, as a
+// whole string). A request with Cache-Control no-cache or no-store skips
+// that cache and gets the body without either header.
+func (h *Handler) cached(w http.ResponseWriter, r *http.Request, a *answer, maxAge []string) int {
+	if !skipsCache(r.Header["Cache-Control"]) {
+		hdr := w.Header()
+		hdr["Cache-Control"] = maxAge
+		hdr["Etag"] = a.etag
+		if inm := r.Header["If-None-Match"]; len(inm) == 1 && inm[0] == a.etag[0] {
+			w.WriteHeader(http.StatusNotModified)
+			return http.StatusNotModified
+		}
+	}
+	hdr := w.Header()
+	hdr["Content-Type"] = h.ctJSON
+	hdr["Content-Length"] = a.length
+	w.WriteHeader(http.StatusOK)
+	w.Write(a.body) //nolint:errcheck // the client may be gone; nothing to do
+	return http.StatusOK
+}
+
+func skipsCache(values []string) bool {
+	for _, v := range values {
+		for _, d := range strings.Split(v, ",") {
+			if d = strings.ToLower(strings.TrimSpace(d)); d == "no-cache" || d == "no-store" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// redirect answers as the API's router does for a path that exists without
+// its trailing slash: 307 to the absolute URL of that path, query kept.
+func (h *Handler) redirect(w http.ResponseWriter, r *http.Request, path string) int {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: r.Host, Path: path, RawQuery: r.URL.RawQuery}
+	w.Header().Set("Location", u.String())
+	w.Header()["Content-Length"] = []string{"0"}
+	w.WriteHeader(http.StatusTemporaryRedirect)
+	return http.StatusTemporaryRedirect
+}
+
+// corsSafelisted are the request headers the API's CORS middleware allows
+// a preflight to ask for (it allows no others).
+func corsSafelisted(name string) bool {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "accept", "accept-language", "content-language", "content-type", "":
+		return true
+	}
+	return false
+}
+
+// preflight answers a CORS preflight as the API's middleware does: 200 "OK"
+// for GET with safelisted headers, else 400 naming what is refused.
+func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) int {
+	hdr := w.Header()
+	hdr["Access-Control-Allow-Origin"] = h.anyOrigin
+	hdr["Access-Control-Allow-Methods"] = h.allowGet
+	hdr.Set("Access-Control-Allow-Headers", "Accept, Accept-Language, Content-Language, Content-Type")
+	hdr.Set("Access-Control-Max-Age", "600")
+	var refused []string
+	if r.Header.Get("Access-Control-Request-Method") != http.MethodGet {
+		refused = append(refused, "method")
+	}
+	for _, name := range strings.Split(r.Header.Get("Access-Control-Request-Headers"), ",") {
+		if !corsSafelisted(name) {
+			refused = append(refused, "headers")
+			break
+		}
+	}
+	if len(refused) > 0 {
+		return h.write(w, http.StatusBadRequest, h.ctText, []byte("Disallowed CORS "+strings.Join(refused, ", ")))
+	}
+	return h.write(w, http.StatusOK, h.ctText, []byte("OK"))
 }
 
 func (h *Handler) write(w http.ResponseWriter, status int, ct []string, body []byte) int {

@@ -7,7 +7,9 @@ import (
 
 // statusKeys are the answers counted by /-/stats; "canceled" counts requests
 // whose client left (or whose server shut down) while they were delayed.
-func statusKeys() []string { return []string{"200", "404", "405", "429", "500", "canceled"} }
+func statusKeys() []string {
+	return []string{"200", "304", "307", "400", "404", "405", "429", "500", "canceled"}
+}
 
 // stats counts API requests and their answers.
 type stats struct {
@@ -17,7 +19,7 @@ type stats struct {
 
 // init makes the counters; it runs once, before any request.
 func (s *stats) init() {
-	s.byStatus = make(map[string]*atomic.Uint64, 6)
+	s.byStatus = make(map[string]*atomic.Uint64, len(statusKeys()))
 	for _, k := range statusKeys() {
 		s.byStatus[k] = new(atomic.Uint64)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,20 +66,27 @@ func TestListGroupedByRegion(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
-	if len(lines) != 12 {
-		t.Fatalf("%d lines:\n%s", len(lines), r.stdout)
+	if len(lines) != 18 {
+		t.Fatalf("%d lines, want 18:\n%s", len(lines), r.stdout)
 	}
 	for i, l := range lines {
 		f := strings.Split(l, "\t")
 		if len(f) != 3 {
 			t.Fatalf("line %q is not region, identifier, name", l)
 		}
-		if want := map[bool]string{true: "Uppsala", false: "Solna"}[i < 5]; f[0] != want {
+		if want := map[bool]string{true: "Uppsala", false: "Solna"}[i < 6]; f[0] != want {
 			t.Errorf("line %d: region %q, want %q (Uppsala first)", i, f[0], want)
 		}
+		if strings.HasSuffix(l, " ") {
+			t.Errorf("line %q ends in a space", l)
+		}
 	}
-	if lines[0] != "Uppsala\trudbeck\tBistro Rudbeck" || lines[5] != "Solna\tjorpes\tCafé Erik Jorpes" {
+	if lines[0] != "Uppsala\trudbeck\tBistro Rudbeck" || lines[6] != "Solna\tbiomedicum\tCafé Biomedicum" {
 		t.Errorf("not sorted by name within region:\n%s", r.stdout)
+	}
+	// The API names jons "Jöns Jacob " with a trailing space.
+	if !strings.Contains(r.stdout, "\nSolna\tjons\tJöns Jacob\n") {
+		t.Errorf("no line for jons, its name trimmed:\n%s", r.stdout)
 	}
 }
 
@@ -88,7 +96,8 @@ func TestListInATerminal(t *testing.T) {
 	if r.code != ExitOK {
 		t.Fatalf("%+v", r)
 	}
-	for _, want := range []string{"Uppsala\n  rudbeck  Bistro Rudbeck\n", "\n\nSolna\n  jorpes   Café Erik Jorpes\n", "  svarta   Svarta Räfven\n"} {
+	for _, want := range []string{"Uppsala\n  rudbeck     Bistro Rudbeck\n", "\n\nSolna\n  biomedicum  Café Biomedicum\n",
+		"  jons        Jöns Jacob\n", "  svarta      Svarta Räfven\n"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, r.stdout)
 		}
@@ -98,7 +107,7 @@ func TestListInATerminal(t *testing.T) {
 func TestRegionFilter(t *testing.T) {
 	base := standIn(t, time.Wednesday, menuapi.Faults{})
 	r := api(t, base, "--region", "solna")
-	if r.code != ExitOK || strings.Count(r.stdout, "\n") != 7 || strings.Contains(r.stdout, "Uppsala") {
+	if r.code != ExitOK || strings.Count(r.stdout, "\n") != 12 || strings.Contains(r.stdout, "Uppsala") {
 		t.Fatalf("%+v", r)
 	}
 	r = api(t, base, "--region", "Stockholm")
@@ -119,12 +128,19 @@ func TestFindByIdentifierNameCaseAndAccents(t *testing.T) {
 		{"  CAFÉ  erik   JORPES "}, {"Cafe", "Erik", "Jorpes"},
 	} {
 		r := api(t, base, args...)
-		if r.code != ExitOK || !strings.HasPrefix(r.stdout, "Café Erik Jorpes (Solna)\nSoppa: Linssoppa med koriander\nSallad: Halloumi och quinoa\n") {
+		if r.code != ExitOK || !strings.HasPrefix(r.stdout, "Café Erik Jorpes (Solna)\nNo lunch menu today") {
+			t.Errorf("%q: %+v", args, r)
+		}
+	}
+	for _, args := range [][]string{{"Svarta Räfven"}, {"svarta", "rafven"}, {"SVARTA"}} {
+		r := api(t, base, args...)
+		if r.code != ExitOK || !strings.HasPrefix(r.stdout, "Svarta Räfven (Solna)\nHögrevsgryta med rotfruktsmos\nRöding med sandefjordsås\n") {
 			t.Errorf("%q: %+v", args, r)
 		}
 	}
 	for q, want := range map[string]string{
-		"svarta rafven": "Svarta Räfven", "Jons Jacob": "Jöns Jacob", "haga gatukok": "Haga gatukök",
+		"svarta rafven": "Svarta Räfven", "Jons Jacob": "Jöns Jacob", "Jöns Jacob ": "Jöns Jacob", "jöns  jacob": "Jöns Jacob",
+		"haga gatukok": "Haga gatukök", "sthlm street lunch": "STHLM Street Lunch", "Mai Thai Express": "Mai Thai Express",
 		"livet restaurant": "Livet [Restaurant]", "Livet [Restaurant]": "Livet [Restaurant]", "sven dufva": "Sven Dufva",
 	} {
 		if r := api(t, base, q); r.code != ExitOK || !strings.HasPrefix(r.stdout, want+" (") {
@@ -152,7 +168,7 @@ func TestMenuInATerminalIsNumberedAndAligned(t *testing.T) {
 		"\n" +
 		"  Homepage  https://www.hors.se/uppsala/17/3/restaurang-bikupan/\n" +
 		"  Menu      https://www.hors.se/uppsala/17/3/restaurang-bikupan/\n" +
-		"  Map       https://www.openstreetmap.org/#map=18/59.84186/17.63407\n"
+		"  Map       https://www.openstreetmap.org/#map=19/59.8422/17.63403\n"
 	if r.code != ExitOK || r.stdout != want {
 		t.Fatalf("code %d, got:\n%s\nwant:\n%s", r.code, r.stdout, want)
 	}
@@ -174,13 +190,18 @@ func TestEmptyDishesAreSkipped(t *testing.T) {
 
 func TestClosedRestaurantGivesItsMenuPage(t *testing.T) {
 	base := standIn(t, time.Wednesday, menuapi.Faults{})
-	r := api(t, base, "Den Glada Restaurangen")
+	// The API never has a menu for Jorpes (its parser gives none).
+	r := api(t, base, "Café Erik Jorpes")
 	if r.code != ExitOK || !strings.Contains(r.stdout, "No lunch menu today") ||
-		!strings.Contains(r.stdout, "See the menu page: http://www.dengladarestaurangen.se/#!meny/c30g\n") {
+		!strings.Contains(r.stdout, "See the menu page: https://ki.hors.se/17/4/cafe-erik-jorpes/\n") {
 		t.Fatalf("%+v", r)
 	}
+	// Glada has dishes in the API, and so here.
+	if r := api(t, base, "Den Glada Restaurangen"); r.code != ExitOK || strings.Contains(r.stdout, "No lunch menu today") {
+		t.Fatalf("glada: %+v", r)
+	}
 	var res Result
-	r = api(t, base, "--json", "glada")
+	r = api(t, base, "--json", "jorpes")
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || !res.Closed || res.Dishes == nil || len(res.Dishes) != 0 {
 		t.Fatalf("%s: %v", r.stdout, err)
 	}
@@ -196,10 +217,17 @@ func TestClosedRestaurantGivesItsMenuPage(t *testing.T) {
 
 func TestRestaurantWithoutLinks(t *testing.T) {
 	base := standIn(t, time.Wednesday, menuapi.Faults{})
-	r := api(t, base, "haga")
-	if r.code != ExitOK || strings.Contains(r.stdout, "homepage:") || strings.Contains(r.stdout, "menu:") ||
-		!strings.Contains(r.stdout, "map: https://www.openstreetmap.org/") {
-		t.Fatalf("%+v", r)
+	// The API has no homepage and no menu page for delta and haga.
+	for _, id := range []string{"delta", "haga"} {
+		r := api(t, base, id)
+		if r.code != ExitOK || strings.Contains(r.stdout, "homepage:") || strings.Contains(r.stdout, "menu:") ||
+			!strings.Contains(r.stdout, "No menu page is known.") || !strings.Contains(r.stdout, "map: https://www.openstreetmap.org/#map=19/") {
+			t.Fatalf("%s: %+v", id, r)
+		}
+		r = run(t, true, nil, "--api", base, id)
+		if r.code != ExitOK || strings.Contains(r.stdout, "Homepage") || strings.Contains(r.stdout, "Menu ") || !strings.Contains(r.stdout, "  Map       https://") {
+			t.Fatalf("%s in a terminal: %+v", id, r)
+		}
 	}
 }
 
@@ -210,18 +238,57 @@ func TestJSONOutput(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || r.code != ExitOK {
 		t.Fatalf("%+v: %v", r, err)
 	}
-	for _, k := range []string{"identifier", "name", "region", "homepage", "menuUrl", "osm", "coordinate", "dishes", "closed"} {
-		if _, ok := got[k]; !ok {
-			t.Errorf("no %q in %s", k, r.stdout)
-		}
+	// The API's list entry, the API's map_url, and the two fields of the
+	// command line's own: nothing else.
+	wantKeys := []string{"closed", "coordinate", "dishes", "homepage", "identifier", "map_url", "menuUrl", "name", "region"}
+	var gotKeys []string
+	for k := range got {
+		gotKeys = append(gotKeys, k)
+	}
+	slices.Sort(gotKeys)
+	if !slices.Equal(gotKeys, wantKeys) {
+		t.Errorf("members %v, want %v", gotKeys, wantKeys)
+	}
+	if got["map_url"] != "https://www.openstreetmap.org/#map=19/59.84292/17.64129" {
+		t.Errorf("map_url %v", got["map_url"])
 	}
 	if d := got["dishes"].([]any); len(d) != 3 || d[0] != "Dagens kött: Flygande Jacob med ris" {
 		t.Errorf("dishes %v", d)
 	}
 	var list menu.RestaurantList
 	r = api(t, base, "--json", "--region", "Uppsala")
-	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Restaurants) != 5 {
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Restaurants) != 6 {
 		t.Fatalf("%+v: %v", r, err)
+	}
+	if strings.Contains(r.stdout, "osm") {
+		t.Errorf("--json lists an osm member the API does not have:\n%s", r.stdout)
+	}
+}
+
+// TestJSONKeepsTheAPIsValues: --json passes the API's data on as it is,
+// odd values included; only the text output tidies them.
+func TestJSONKeepsTheAPIsValues(t *testing.T) {
+	base := standIn(t, time.Wednesday, menuapi.Faults{})
+	var res Result
+	if r := api(t, base, "--json", "jons"); json.Unmarshal([]byte(r.stdout), &res) != nil || res.Name != "Jöns Jacob " {
+		t.Errorf("jons: %+v, want the name %q", r, "Jöns Jacob ")
+	}
+	res = Result{}
+	if r := api(t, base, "--json", "delta"); json.Unmarshal([]byte(r.stdout), &res) != nil ||
+		res.Homepage != "" || res.MenuURL != "" || !res.Closed || !strings.Contains(r.stdout, `"homepage": ""`) {
+		t.Errorf("delta: %+v", r)
+	}
+	var list menu.RestaurantList
+	r := api(t, base, "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list.Restaurants) != 18 {
+		t.Fatalf("%+v: %v", r, err)
+	}
+	regions := map[string]int{}
+	for _, x := range list.Restaurants {
+		regions[x.Region]++
+	}
+	if regions[menu.RegionUppsala] != 6 || regions[menu.RegionSolna] != 12 {
+		t.Errorf("regions %v", regions)
 	}
 }
 
@@ -233,7 +300,8 @@ func TestNearMissSuggests(t *testing.T) {
 		"Cafe Eric Jorps": `did you mean "Café Erik Jorpes"?`,
 		"jorpes cafe":     `"Café Erik Jorpes"`,
 		"Rudbek":          `did you mean "Bistro Rudbeck"?`,
-		"Livet":           "", // the identifier: found
+		"Jons Jakob":      `did you mean "Jöns Jacob"?`, // the API's "Jöns Jacob ", trimmed
+		"Livet":           "",                           // the identifier: found
 	} {
 		r := api(t, base, q)
 		if want == "" {
@@ -245,7 +313,7 @@ func TestNearMissSuggests(t *testing.T) {
 		if r.code != ExitNotFound || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "no restaurant named") {
 			t.Errorf("%q: code %d, stderr %q, want %q", q, r.code, r.stderr, want)
 		}
-		if strings.Count(r.stdout, "\n") != 12 {
+		if strings.Count(r.stdout, "\n") != 18 {
 			t.Errorf("%q: want the list on stdout, got %q", q, r.stdout)
 		}
 	}
@@ -256,7 +324,7 @@ func TestNearMissSuggests(t *testing.T) {
 	var nf NotFound
 	r = api(t, base, "--json", "svarta rafvn")
 	if err := json.Unmarshal([]byte(r.stdout), &nf); err != nil || r.code != ExitNotFound ||
-		len(nf.Suggestions) == 0 || nf.Suggestions[0].Identifier != "svarta" || len(nf.Restaurants) != 12 || nf.Error == "" {
+		len(nf.Suggestions) == 0 || nf.Suggestions[0].Identifier != "svarta" || len(nf.Restaurants) != 18 || nf.Error == "" {
 		t.Fatalf("%+v: %v", r, err)
 	}
 }

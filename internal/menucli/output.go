@@ -11,10 +11,12 @@ import (
 	"github.com/scilifelab/restaurants/internal/menu"
 )
 
-// Result is the JSON output for one restaurant: its list entry, today's
-// dishes (empty ones left out) and whether it is closed today.
+// Result is the JSON output for one restaurant: its list entry as the API
+// sends it, the map link of its menu (the API's map_url), today's dishes
+// (empty ones left out) and whether it is closed today.
 type Result struct {
 	menu.Restaurant
+	MapURL string   `json:"map_url"`
 	Dishes []string `json:"dishes"`
 	Closed bool     `json:"closed"`
 }
@@ -124,8 +126,9 @@ func (o output) menu(r menu.Restaurant, m menu.Menu) error {
 	if r.Homepage == "" {
 		r.Homepage = m.URL
 	}
-	if r.OSM == "" {
-		r.OSM = m.MapURL
+	mapURL := m.MapURL
+	if mapURL == "" && r.Coordinate != (menu.Coordinate{}) {
+		mapURL = r.MapURL()
 	}
 	if r.Name == "" {
 		r.Name = m.Title
@@ -135,7 +138,7 @@ func (o output) menu(r menu.Restaurant, m menu.Menu) error {
 	}
 	dishes := m.Dishes()
 	if o.json {
-		return o.writeJSON(Result{Restaurant: r, Dishes: dishes, Closed: len(dishes) == 0})
+		return o.writeJSON(Result{Restaurant: r, MapURL: mapURL, Dishes: dishes, Closed: len(dishes) == 0})
 	}
 	var b strings.Builder
 	menuPage := r.MenuURL
@@ -167,7 +170,7 @@ func (o output) menu(r menu.Restaurant, m menu.Menu) error {
 			fmt.Fprintf(&b, "%s\n", clean(d))
 		}
 	}
-	links := [][2]string{{"Homepage", r.Homepage}, {"Menu", r.MenuURL}, {"Map", r.OSM}}
+	links := [][2]string{{"Homepage", r.Homepage}, {"Menu", r.MenuURL}, {"Map", mapURL}}
 	if o.terminal {
 		b.WriteByte('\n')
 	}

@@ -61,7 +61,18 @@ type Sources struct {
 	CacheEntries     func() int
 	CacheBytes       func() int
 	UpstreamInflight func() int64
+	// Shared tells that a shared cache tier is configured: its metrics
+	// are registered only then.
+	Shared bool
 }
+
+// sharedOps are the operations of the shared tier whose failures are counted.
+func sharedOps() []string {
+	return []string{"get", "set", "lease", "release", "ping"}
+}
+
+// sharedResults are the results of reads of the shared tier.
+func sharedResults() []string { return []string{"hit", "stale", "miss", "error"} }
 
 // Metrics counts what the relay does.
 type Metrics struct {
@@ -76,6 +87,12 @@ type Metrics struct {
 	latency     prometheus.Histogram
 	coalesced   prometheus.Counter
 	staleServed [2]prometheus.Counter
+
+	sharedUp      prometheus.Gauge
+	sharedLookups map[string]prometheus.Counter
+	sharedErrors  map[string]prometheus.Counter
+	leaseWaits    prometheus.Counter
+	leasesLost    prometheus.Counter
 }
 
 // New registers the relay's metrics on a new registry.
@@ -141,7 +158,42 @@ func New(version string, src Sources) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if src.Shared {
+		m.registerShared(reg)
+	}
 	return m
+}
+
+func (m *Metrics) registerShared(reg *prometheus.Registry) {
+	m.sharedUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "restaurants_shared_cache_up",
+		Help: "1 while the shared cache tier (Valkey/Redis) answers, 0 while each relay works alone.",
+	})
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "restaurants_shared_cache_lookups_total",
+		Help: "Reads of the shared cache tier, by result: hit (fresh), stale, miss, error.",
+	}, []string{"result"})
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "restaurants_shared_cache_errors_total",
+		Help: "Failed operations on the shared cache tier, by operation: get, set, lease, release, ping.",
+	}, []string{"op"})
+	m.leaseWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "restaurants_shared_cache_lease_waits_total",
+		Help: "Fetches that waited for another relay holding the key's lease instead of calling the upstream.",
+	})
+	m.leasesLost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "restaurants_shared_cache_leases_lost_total",
+		Help: "Fetches whose lease ran out before their answer was stored.",
+	})
+	m.sharedLookups = make(map[string]prometheus.Counter)
+	for _, r := range sharedResults() {
+		m.sharedLookups[r] = lookups.WithLabelValues(r)
+	}
+	m.sharedErrors = make(map[string]prometheus.Counter)
+	for _, op := range sharedOps() {
+		m.sharedErrors[op] = errs.WithLabelValues(op)
+	}
+	reg.MustRegister(m.sharedUp, lookups, errs, m.leaseWaits, m.leasesLost)
 }
 
 // Request counts one answered request by its status code and how the cache
@@ -192,4 +244,44 @@ func (m *Metrics) Skipped(reason guard.Reason) {
 		return
 	}
 	c.Inc()
+}
+
+// SharedLookup counts a read of the shared tier by result.
+func (m *Metrics) SharedLookup(result string) {
+	if c, ok := m.sharedLookups[result]; ok {
+		c.Inc()
+	}
+}
+
+// SharedError counts a failed operation on the shared tier.
+func (m *Metrics) SharedError(op string) {
+	if c, ok := m.sharedErrors[op]; ok {
+		c.Inc()
+	}
+}
+
+// SharedLeaseWait counts a wait for another relay's fetch.
+func (m *Metrics) SharedLeaseWait() {
+	if m.leaseWaits != nil {
+		m.leaseWaits.Inc()
+	}
+}
+
+// SharedLeaseLost counts a lease that ran out before its answer was stored.
+func (m *Metrics) SharedLeaseLost() {
+	if m.leasesLost != nil {
+		m.leasesLost.Inc()
+	}
+}
+
+// SharedUp records whether the shared tier answers.
+func (m *Metrics) SharedUp(up bool) {
+	if m.sharedUp == nil {
+		return
+	}
+	if up {
+		m.sharedUp.Set(1)
+		return
+	}
+	m.sharedUp.Set(0)
 }

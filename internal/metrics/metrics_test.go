@@ -87,3 +87,39 @@ restaurants_upstream_inflight 2
 		t.Fatalf("build info series = %d, %v", n, err)
 	}
 }
+
+func TestSharedTierMetrics(t *testing.T) {
+	if n, _ := testutil.GatherAndCount(newTestMetrics().Registry, "restaurants_shared_cache_up"); n != 0 {
+		t.Fatalf("shared tier metrics without a shared tier: %d series", n)
+	}
+	m := New("v1", Sources{CacheEntries: func() int { return 0 }, CacheBytes: func() int { return 0 },
+		UpstreamInflight: func() int64 { return 0 }, Shared: true})
+	m.SharedUp(true)
+	m.SharedLookup("hit")
+	m.SharedLookup("hit")
+	m.SharedLookup("miss")
+	m.SharedError("get")
+	m.SharedLeaseWait()
+	m.SharedLeaseLost()
+	m.Request(200, cache.SharedHit)
+	for _, c := range []struct {
+		got, want float64
+		what      string
+	}{
+		{testutil.ToFloat64(m.sharedUp), 1, "up"},
+		{testutil.ToFloat64(m.sharedLookups["hit"]), 2, "hits"},
+		{testutil.ToFloat64(m.sharedLookups["miss"]), 1, "misses"},
+		{testutil.ToFloat64(m.sharedErrors["get"]), 1, "get errors"},
+		{testutil.ToFloat64(m.leaseWaits), 1, "lease waits"},
+		{testutil.ToFloat64(m.leasesLost), 1, "leases lost"},
+		{testutil.ToFloat64(m.requests.WithLabelValues("200", "shared_hit")), 1, "shared hits served"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
+		}
+	}
+	m.SharedUp(false)
+	if v := testutil.ToFloat64(m.sharedUp); v != 0 {
+		t.Errorf("down: up = %v", v)
+	}
+}

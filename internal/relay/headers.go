@@ -28,7 +28,7 @@ func newHeaders(p cache.Policy) headers {
 	}
 	hit, miss, stale := []string{"HIT"}, []string{"MISS"}, []string{"STALE"}
 	h.xcacheByState = [cache.NumStates][]string{
-		cache.Hit: hit, cache.Miss: miss, cache.Coalesced: miss,
+		cache.Hit: hit, cache.SharedHit: hit, cache.Miss: miss, cache.Coalesced: miss,
 		cache.Revalidating: stale, cache.StaleOnError: stale, cache.None: miss,
 	}
 	for i := range h.ages {

@@ -6,10 +6,28 @@ import (
 	"github.com/gorilla/mux"
 )
 
-// NewRouter routes every GET and HEAD to the relay, answers other methods
-// with 405 and an Allow header, and leaves paths uncleaned so that the relay
-// refuses traversal attempts itself instead of redirecting them.
-func NewRouter(r *Relay) http.Handler {
+// RouterOption changes what NewRouter builds.
+type RouterOption func(*routerOptions)
+
+type routerOptions struct {
+	cors CORS
+}
+
+// WithCORS sets the cross-origin policy; without it every origin may read
+// the relay's answers, as with the menu API itself.
+func WithCORS(c CORS) RouterOption {
+	return func(o *routerOptions) { o.cors = c }
+}
+
+// NewRouter routes every GET and HEAD to the relay, answers OPTIONS (a
+// browser's preflight) itself, other methods with 405 and an Allow header,
+// and leaves paths uncleaned so that the relay refuses traversal attempts
+// itself instead of redirecting them. Every answer carries the CORS headers.
+func NewRouter(r *Relay, opts ...RouterOption) http.Handler {
+	o := routerOptions{cors: AllowAllOrigins()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	m := mux.NewRouter().SkipClean(true).UseEncodedPath()
 	// Every path goes to the relay, which validates it; a matcher function
 	// rather than a path pattern spares a regular expression per request.
@@ -22,7 +40,7 @@ func NewRouter(r *Relay) http.Handler {
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.writeError(w, http.StatusBadRequest, "request target must be a path", 0)
 	})
-	return dispatcher{m: m, noVars: map[string]string{}}
+	return newCORSHandler(o.cors, dispatcher{m: m, noVars: map[string]string{}}, r.metrics)
 }
 
 // dispatcher matches with the mux router and calls the matched handler

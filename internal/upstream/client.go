@@ -88,7 +88,7 @@ func New(cfg Config) (*Client, error) {
 			if len(via) >= 3 {
 				return errors.New("more than 3 redirects")
 			}
-			if !c.base.Contains(req.URL) {
+			if !c.base.Contains(req.URL) && !c.base.DropsTrailingSlash(via[len(via)-1].URL, req.URL) {
 				return fmt.Errorf("redirect to %s leaves the upstream base", req.URL.Redacted())
 			}
 			return nil

@@ -253,9 +253,22 @@ func (b Base) URL(t Target) string {
 }
 
 // Contains reports whether u stays within the base: same scheme, host and
-// path prefix. Redirects from the upstream are followed only when it does.
+// path prefix. Redirects from the upstream are followed only when it does
+// (or when they only drop the base's trailing slash: DropsTrailingSlash).
 func (b Base) Contains(u *url.URL) bool {
 	return u.Scheme == b.u.Scheme && u.Host == b.u.Host && u.User == nil &&
 		strings.HasPrefix(u.EscapedPath(), b.u.EscapedPath()) &&
 		!strings.Contains(u.Path+"/", "/../")
+}
+
+// DropsTrailingSlash reports whether a redirect from the base itself to to
+// does nothing but drop the base's trailing slash, as the menu API answers
+// <host>/api/ with a redirect to <host>/api: same scheme, host and query,
+// and the base's path without its last "/". Redirects from anywhere else,
+// or to anywhere else outside the base, are not followed.
+func (b Base) DropsTrailingSlash(from, to *url.URL) bool {
+	p := b.u.EscapedPath()
+	return p != "/" && from.Scheme == b.u.Scheme && from.Host == b.u.Host && from.EscapedPath() == p &&
+		to.Scheme == b.u.Scheme && to.Host == b.u.Host && to.User == nil &&
+		to.EscapedPath() == strings.TrimSuffix(p, "/") && to.RawQuery == from.RawQuery
 }
