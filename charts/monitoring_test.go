@@ -493,6 +493,7 @@ func TestDashboardShowsEveryRelayMetric(t *testing.T) {
 		CacheEntries:     func() int { return 0 },
 		CacheBytes:       func() int { return 0 },
 		UpstreamInflight: func() int64 { return 0 },
+		Shared:           true,
 	})
 	families, err := m.Registry.Gather()
 	if err != nil {

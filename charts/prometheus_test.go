@@ -29,6 +29,7 @@ import (
 
 	"github.com/scilifelab/restaurants/internal/loadtest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/redistest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
 
@@ -125,19 +126,20 @@ const (
 	phaseRelayRestarted phase = "relay b restarted twice"
 	phaseOverBudget     phase = "clients sweep uncached keys faster than --upstream-rate"
 	phaseRateLimited    phase = "the upstream answers 429 during the sweep"
-	phaseAllStopped     phase = "both relays stopped"
+	phaseSharedDown     phase = "the shared tier stopped"
+	phaseAllStopped     phase = "every relay stopped"
 )
 
 // alertCheck says in which phase an alert's expression must hold, or why it
 // cannot be checked here.
 type alertCheck struct {
-	phase   phase
-	pending string
+	phase     phase
+	unchecked string
 }
 
 // alertChecks covers every alert of the rules; the test fails for an alert
-// missing here. An entry with pending is logged, not checked: switch it on
-// with a phase once the relay exports the metric it names.
+// missing here. An entry with unchecked names what the run cannot have (the
+// alert's promtool unit tests still hold it to account); it is logged.
 func alertChecks() map[string]alertCheck {
 	return map[string]alertCheck{
 		"RestaurantsUpstreamFailing":         {phase: phaseUpstreamErrors},
@@ -148,37 +150,17 @@ func alertChecks() map[string]alertCheck {
 		"RestaurantsServingErrors":           {phase: phaseOverBudget},
 		"RestaurantsHitRatioLow":             {phase: phaseOverBudget},
 		"RestaurantsUpstreamRateLimited":     {phase: phaseRateLimited},
+		"RestaurantsSharedCacheDown":         {phase: phaseSharedDown},
 		"RestaurantsRelayDown":               {phase: phaseAllStopped},
-		"RestaurantsSharedCacheDown": {pending: "needs restaurants_shared_cache_up, " +
-			"from relays started with --shared-cache on a redis-server that the run then stops"},
-		"RestaurantsReplicasUnavailable": {pending: "needs kube_deployment_status_replicas_unavailable from kube-state-metrics, which runs only in a cluster"},
-		"RestaurantsAutoscalerAtMax":     {pending: "needs kube_horizontalpodautoscaler_* from kube-state-metrics, which runs only in a cluster"},
+		"RestaurantsReplicasUnavailable":     {unchecked: "needs kube_deployment_status_replicas_unavailable from kube-state-metrics, which runs only in a cluster"},
+		"RestaurantsAutoscalerAtMax":         {unchecked: "needs kube_horizontalpodautoscaler_* from kube-state-metrics, which runs only in a cluster"},
 	}
-}
-
-// pendingMetrics are the metric names (or name prefixes) of dashboard
-// queries that the relays of this run do not export, with what they need. A
-// query on them that returns nothing is logged as pending, not failed; one
-// that returns data is logged as ready to be checked.
-func pendingMetrics() map[string]string {
-	return map[string]string{
-		"restaurants_shared_cache_": "restaurants_shared_cache_* (relays started with --shared-cache on a redis-server)",
-	}
-}
-
-// pendingReason says what expr needs that this run lacks, or "" when it must return data.
-func pendingReason(expr string) string {
-	for m, why := range pendingMetrics() {
-		if strings.Contains(expr, m) {
-			return why
-		}
-	}
-	return ""
 }
 
 // TestAlertsAndDashboardOnPrometheus runs Debian's prometheus on loopback,
-// scraping two relay processes in front of the stand-in, with the chart's
-// rules scaled by ruleScale. Under load it checks that every dashboard query
+// scraping three relay processes in front of the stand-in, the third with
+// the shared tier on a redis-server, with the chart's rules scaled by
+// ruleScale. Under load it checks that every dashboard query
 // returns data and no alert holds; then it makes each failure happen for real
 // and checks that the alerts about it hold, and that
 // RestaurantsUpstreamFailing fires during upstream 5xx and clears after.
@@ -214,18 +196,20 @@ func TestAlertsAndDashboardOnPrometheus(t *testing.T) {
 	}
 	upstream := httptest.NewServer(standIn)
 	t.Cleanup(upstream.Close)
-	relays := []*relayProcess{newRelay(t, "a", upstream.URL+"/api/"), newRelay(t, "b", upstream.URL+"/api/")}
+	shared := redistest.Start(t)
+	a, b := newRelay(t, "a", upstream.URL+"/api/"), newRelay(t, "b", upstream.URL+"/api/")
+	c := newRelay(t, "c", upstream.URL+"/api/", "--shared-cache", shared.URL())
+	relays := []*relayProcess{a, b, c}
 	for _, r := range relays {
 		r.start(t)
 	}
-	a, b := relays[0], relays[1]
-	prom := startPrometheus(t, promBin, rules, a.admin, b.admin)
+	prom := startPrometheus(t, promBin, rules, a.admin, b.admin, c.admin)
 	lap("relays and prometheus up")
 
 	ctx := context.Background()
-	waitFor(t, "both relays scraped", func() (bool, string) {
+	waitFor(t, "every relay scraped", func() (bool, string) {
 		v, err := prom.query(ctx, `count(up{job="restaurants",namespace="lunch"} == 1)`)
-		return err == nil && len(v) == 1 && v[0].Value == 2, fmt.Sprint(v, err)
+		return err == nil && len(v) == 1 && int(v[0].Value) == len(relays), fmt.Sprint(v, err)
 	})
 
 	// holds reports whether an alert's expression returns series, and which.
@@ -249,9 +233,12 @@ func TestAlertsAndDashboardOnPrometheus(t *testing.T) {
 		lap("alerts of phase: " + string(ph))
 	}
 
-	// All well: load on both relays' hot keys.
-	hot := startLoad(t, []string{a.base + "/restaurant 2", a.base + "/restaurant/dufva", a.base + "/restaurant/bikupan",
-		b.base + "/restaurant 2", b.base + "/restaurant/dufva", b.base + "/restaurant/bikupan"})
+	// All well: load on every relay's hot keys.
+	var hotKeys []string
+	for _, r := range relays {
+		hotKeys = append(hotKeys, r.base+"/restaurant 2", r.base+"/restaurant/dufva", r.base+"/restaurant/bikupan")
+	}
+	hot := startLoad(t, hotKeys)
 	checkDashboard(t, ctx, prom)
 	lap("every dashboard query returns data")
 	waitFor(t, "no alert holds while all is well", func() (bool, string) {
@@ -320,15 +307,20 @@ func TestAlertsAndDashboardOnPrometheus(t *testing.T) {
 	}
 	sweep.stop(t)
 
-	a.kill(t)
-	b.kill(t)
+	// The shared tier goes away: relay c works alone.
+	shared.Kill()
+	expect(phaseSharedDown)
+
+	for _, r := range relays {
+		r.kill(t)
+	}
 	expect(phaseAllStopped)
 
 	for _, name := range slices.Sorted(maps.Keys(checks)) {
 		c := checks[name]
 		switch {
-		case c.pending != "":
-			t.Logf("pending: %s is not checked here: it %s", name, c.pending)
+		case c.unchecked != "":
+			t.Logf("not checked here: %s %s", name, c.unchecked)
 		case !checked[name]:
 			t.Errorf("%s: its phase %q never ran", name, c.phase)
 		}
@@ -337,8 +329,7 @@ func TestAlertsAndDashboardOnPrometheus(t *testing.T) {
 }
 
 // checkDashboard waits until every query of the dashboard, with its
-// variables as Grafana would fill them, returns at least one finite sample,
-// except the queries on pending metrics, which are logged.
+// variables as Grafana would fill them, returns at least one finite sample.
 func checkDashboard(t *testing.T, ctx context.Context, prom *prometheusServer) {
 	t.Helper()
 	d := loadDashboard(t)
@@ -372,9 +363,6 @@ func checkDashboard(t *testing.T, ctx context.Context, prom *prometheusServer) {
 	waitFor(t, "every dashboard query returns data", func() (bool, string) {
 		var empty []string
 		for _, q := range queries {
-			if pendingReason(q.expr) != "" {
-				continue
-			}
 			v, err := prom.query(ctx, fill(q.expr, values))
 			if err != nil {
 				empty = append(empty, fmt.Sprintf("%s: %v", q, err))
@@ -389,17 +377,6 @@ func checkDashboard(t *testing.T, ctx context.Context, prom *prometheusServer) {
 		}
 		return len(empty) == 0, strings.Join(empty, "\n")
 	})
-	for _, q := range queries {
-		why := pendingReason(q.expr)
-		if why == "" {
-			continue
-		}
-		if v, err := prom.query(ctx, fill(q.expr, values)); err == nil && len(v) > 0 {
-			t.Logf("%s returns data now: %s need no longer be pending", q, why)
-			continue
-		}
-		t.Logf("pending: %s returns no data here: it needs %s", q, why)
-	}
 }
 
 // fill replaces the dashboard variables ($name and ${name}) in q.
@@ -528,7 +505,7 @@ type relayProcess struct {
 	done              chan struct{}
 }
 
-func newRelay(t *testing.T, name, upstream string) *relayProcess {
+func newRelay(t *testing.T, name, upstream string, extra ...string) *relayProcess {
 	listen, admin := freeAddr(t), freeAddr(t)
 	r := &relayProcess{name: name, base: "http://" + listen, admin: admin, out: &syncBuffer{}, args: []string{
 		"--listen", listen, "--admin-listen", admin, "--upstream", upstream,
@@ -544,6 +521,7 @@ func newRelay(t *testing.T, name, upstream string) *relayProcess {
 		"--upstream-rate", "5", "--upstream-burst", "10",
 		"--upstream-timeout", "2s", "--drain-delay", "0s", "--log-level", "error",
 	}}
+	r.args = append(r.args, extra...)
 	t.Cleanup(func() {
 		if r.cmd != nil {
 			r.kill(t)
