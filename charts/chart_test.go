@@ -88,6 +88,11 @@ func valueSets() map[string]map[string]any {
 			"podLabels":      map[string]any{"team": "lunch"},
 			"valkey":         map[string]any{"enabled": true},
 		},
+		"monitoring": {
+			"serviceMonitor":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"prometheusRule":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"grafanaDashboard": map[string]any{"enabled": true, "annotations": map[string]any{"grafana_folder": "Lunch"}},
+		},
 	}
 }
 
