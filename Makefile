@@ -45,14 +45,19 @@ menu: build ## today's menu of NAME, or the list, through the relay: make menu N
 fault: ## switch the running stand-in's failure mode: make fault MODE=none|5xx|slow|429|garbled|oversized
 	@curl -fsS -X PUT 'http://127.0.0.1:8080/-/fault?mode=$(MODE)'
 
+.PHONY: prometheus
+prometheus: ## Prometheus (Debian's) on 127.0.0.1:9091 scraping `make run`'s relay, with the alerting rules; Ctrl-C stops
+	hack/prometheus.sh
+
 # --- image, chart, manifests ---------------------------------------------------
 # Helm is pinned as a Go tool in go.mod (helm.sh/helm/v4/cmd/helm): `go tool helm`
 # builds it from the Go module proxy on first use.
 IMAGE ?= restaurants:dev
 CURL_IMAGE ?= restaurants-curl:dev
+VALKEY_IMAGE ?= restaurants-valkey:dev
 HELM ?= go tool helm
 
-.PHONY: image image-curl chart-lint chart-test manifests
+.PHONY: image image-curl image-valkey chart-lint chart-test manifests
 
 image: ## build the container image $(IMAGE) (registry build when base images are at hand, else host binaries FROM scratch)
 	IMAGE=$(IMAGE) hack/image.sh
@@ -60,14 +65,19 @@ image: ## build the container image $(IMAGE) (registry build when base images ar
 image-curl: ## build $(CURL_IMAGE): curl + sh for `helm test` where curlimages/curl cannot be pulled
 	IMAGE=$(CURL_IMAGE) hack/curl-image.sh
 
+image-valkey: ## build $(VALKEY_IMAGE): Debian's redis-server for valkey.enabled where valkey/valkey cannot be pulled
+	IMAGE=$(VALKEY_IMAGE) hack/valkey-image.sh
+
 chart-lint: ## helm lint --strict with the defaults and with every optional part on
 	$(HELM) lint --strict ./charts
-	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 --set ingress.enabled=true --set ingress.host=lunch.example.org --set ingress.tlsSecret=lunch-tls
+	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 --set ingress.enabled=true --set ingress.host=lunch.example.org --set ingress.tlsSecret=lunch-tls \
+	  --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true
+	$(HELM) lint --strict ./charts --set valkey.enabled=true --set sharedCache.timeout=80ms
 
 chart-test: ## render the chart with the Helm SDK and check it (no cluster, no Docker)
 	go test -race -count=1 ./charts/
 
-manifests: ## regenerate k8s/restaurants.yaml from the chart (a test fails when it is stale)
+manifests: ## regenerate k8s/restaurants.yaml and k8s/prometheus-rules.yaml from the chart (a test fails when they are stale)
 	hack/manifests.sh
 
 # --- kind: a local cluster, with or without a registry -------------------------

@@ -86,6 +86,12 @@ func valueSets() map[string]map[string]any {
 			"autoscaling":    map[string]any{"targetMemoryUtilizationPercentage": 80},
 			"serviceAccount": map[string]any{"create": false},
 			"podLabels":      map[string]any{"team": "lunch"},
+			"valkey":         map[string]any{"enabled": true},
+		},
+		"monitoring": {
+			"serviceMonitor":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"prometheusRule":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},
+			"grafanaDashboard": map[string]any{"enabled": true, "annotations": map[string]any{"grafana_folder": "Lunch"}},
 		},
 	}
 }

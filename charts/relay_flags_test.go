@@ -11,8 +11,9 @@ import (
 )
 
 // chartOwnedFlags are relay flags the chart sets from other values
-// (ports.http, ports.admin) or that make no sense in a Deployment.
-var chartOwnedFlags = []string{"listen", "admin-listen", "version"}
+// (ports.http, ports.admin, sharedCache.*) or that make no sense in a
+// Deployment.
+var chartOwnedFlags = []string{"listen", "admin-listen", "version", "shared-cache", "shared-cache-password", "shared-cache-timeout"}
 
 var usageFlag = regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`)
 

@@ -57,6 +57,8 @@ type rendered struct {
 	hpas            map[string]*autoscalingv2.HorizontalPodAutoscaler
 	pdbs            map[string]*policyv1.PodDisruptionBudget
 	serviceMonitors map[string]*serviceMonitor
+	prometheusRules map[string]*prometheusRule
+	configMaps      map[string]*corev1.ConfigMap
 	ingresses       map[string]*networkingv1.Ingress
 	testPods        map[string]*corev1.Pod
 	// meta lists every object's metadata, hooks included.
@@ -74,6 +76,8 @@ func newRendered(manifest string) *rendered {
 		hpas:            map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		pdbs:            map[string]*policyv1.PodDisruptionBudget{},
 		serviceMonitors: map[string]*serviceMonitor{},
+		prometheusRules: map[string]*prometheusRule{},
+		configMaps:      map[string]*corev1.ConfigMap{},
 		ingresses:       map[string]*networkingv1.Ingress{},
 		testPods:        map[string]*corev1.Pod{},
 	}
@@ -207,6 +211,18 @@ func (r *rendered) add(doc string) error {
 			return err
 		}
 		r.serviceMonitors[o.Name], meta = &o, o.ObjectMeta
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		var o prometheusRule
+		if err := decodeStrict(doc, &o); err != nil {
+			return err
+		}
+		r.prometheusRules[o.Name], meta = &o, o.ObjectMeta
+	case "v1/ConfigMap":
+		var o corev1.ConfigMap
+		if err := decodeStrict(doc, &o); err != nil {
+			return err
+		}
+		r.configMaps[o.Name], meta = &o, o.ObjectMeta
 	case "networking.k8s.io/v1/Ingress":
 		var o networkingv1.Ingress
 		if err := decodeStrict(doc, &o); err != nil {

@@ -165,3 +165,81 @@ fsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+Name of the in-chart Valkey's Deployment and Service.
+*/}}
+{{- define "restaurants.valkey.fullname" -}}
+{{- printf "%s-valkey" (include "restaurants.fullname" .) }}
+{{- end }}
+
+{{/*
+In-chart Valkey labels and selector labels.
+*/}}
+{{- define "restaurants.valkey.labels" -}}
+{{ include "restaurants.commonLabels" . }}
+app.kubernetes.io/component: shared-cache
+{{- end }}
+
+{{- define "restaurants.valkey.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "restaurants.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: shared-cache
+{{- end }}
+
+{{/*
+The relays' shared cache URL: sharedCache.url, else the in-chart Valkey when
+valkey.enabled, else none. Setting both is refused.
+*/}}
+{{- define "restaurants.sharedCacheURL" -}}
+{{- if and .Values.sharedCache.url .Values.valkey.enabled }}
+{{- fail "set sharedCache.url (an existing Valkey/Redis) or valkey.enabled (one in the release), not both" }}
+{{- end }}
+{{- if .Values.sharedCache.url }}
+{{- .Values.sharedCache.url }}
+{{- else if .Values.valkey.enabled }}
+{{- printf "redis://%s:%d" (include "restaurants.valkey.fullname" .) (int .Values.valkey.port) }}
+{{- end }}
+{{- end }}
+
+{{/*
+MiB in a Kubernetes memory quantity such as "256Mi", "1Gi", "300M" or a
+number of bytes, as a float. The schema has already checked its form.
+*/}}
+{{- define "restaurants.quantityMiB" -}}
+{{- $q := toString . }}
+{{- $units := dict "Ki" (divf 1.0 1024.0) "Mi" 1.0 "Gi" 1024.0 "Ti" 1048576.0 "k" (divf 1000.0 1048576.0) "M" (divf 1000000.0 1048576.0) "G" (divf 1000000000.0 1048576.0) "T" (divf 1000000000000.0 1048576.0) }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $q | float64 }}
+{{- $unit := regexReplaceAll "^[0-9]+(\\.[0-9]+)?" $q "" }}
+{{- if $unit }}
+{{- mulf $number (get $units $unit) }}
+{{- else }}
+{{- divf $number 1048576.0 }}
+{{- end }}
+{{- end }}
+
+{{/*
+MiB in a relay --max-body value: bytes, or with KiB, MiB or GiB; the
+relay's default (1MiB) when empty.
+*/}}
+{{- define "restaurants.maxBodyMiB" -}}
+{{- $v := toString (default "1MiB" .) }}
+{{- $units := dict "KiB" (divf 1.0 1024.0) "MiB" 1.0 "GiB" 1024.0 "B" (divf 1.0 1048576.0) "" (divf 1.0 1048576.0) }}
+{{- $number := regexFind "^[0-9]+" $v | float64 }}
+{{- $unit := regexReplaceAll "^[0-9]+" $v "" }}
+{{- mulf $number (get $units $unit) }}
+{{- end }}
+
+{{/*
+The memory a relay of these settings needs, in MiB, as the relay itself
+reckons it for its soft memory limit: the cache, the upstream bodies that
+may be in flight, and 32 MiB for everything else.
+*/}}
+{{- define "restaurants.relayMemoryMiB" -}}
+{{- $relay := .Values.relay }}
+{{- $cache := 64.0 }}
+{{- if not (kindIs "invalid" $relay.cacheMaxMB) }}{{ $cache = float64 $relay.cacheMaxMB }}{{ end }}
+{{- $inflight := 16.0 }}
+{{- if not (kindIs "invalid" $relay.upstreamMaxInflight) }}{{ $inflight = float64 $relay.upstreamMaxInflight }}{{ end }}
+{{- addf $cache (mulf $inflight (include "restaurants.maxBodyMiB" $relay.maxBody | float64)) 32.0 }}
+{{- end }}

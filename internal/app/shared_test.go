@@ -91,11 +91,14 @@ type peer struct {
 }
 
 // startRelay starts a relay in front of up with the shared tier at rURL and
-// the extra flags.
+// the extra flags. Its shared-tier timeout is a second, not the default
+// 50ms: on a loaded test machine an operation can take longer, and the
+// relay would then rightly fetch alone, which these tests count as a
+// second call.
 func startRelay(t *testing.T, up *origin, rURL string, flags ...string) *peer {
 	t.Helper()
 	args := append([]string{"--upstream", up.srv.URL + "/api/", "--shared-cache", rURL, "--drain-delay", "0s",
-		"--upstream-timeout", "2s", "--log-level", "debug"}, flags...)
+		"--upstream-timeout", "2s", "--shared-cache-timeout", "1s", "--log-level", "debug"}, flags...)
 	cfg, err := ParseFlags(args, func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +190,9 @@ func TestSharedTierOneCallForTheCluster(t *testing.T) {
 		_, _ = io.WriteString(w, `{"restaurant":{"title":"Sven Dufva"}}`)
 	})
 	relays := []*peer{startRelay(t, up, rs.URL()), startRelay(t, up, rs.URL()), startRelay(t, up, rs.URL())}
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(open) // runs first: held calls end before the relays stop
 
 	const n = 50
 	var wg sync.WaitGroup
@@ -202,7 +208,7 @@ func TestSharedTierOneCallForTheCluster(t *testing.T) {
 			relays[1].counter(t, "restaurants_shared_cache_lease_waits_total")+
 			relays[2].counter(t, "restaurants_shared_cache_lease_waits_total") >= 2
 	})
-	close(release)
+	open()
 	wg.Wait()
 	if got := up.calls.Load(); got != 1 {
 		t.Fatalf("%d misses over three relays made %d upstream calls, want 1", n, got)
@@ -468,7 +474,7 @@ func TestSharedTierLeaseHolderKilled(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(exe, "--upstream", up.srv.URL+"/api/", "--shared-cache", rs.URL(), "--listen", addr,
-		"--admin-listen", "127.0.0.1:0", "--upstream-timeout", "3s", "--drain-delay", "0s")
+		"--admin-listen", "127.0.0.1:0", "--upstream-timeout", "3s", "--drain-delay", "0s", "--shared-cache-timeout", "1s")
 	cmd.Env = append(os.Environ(), relayMainMarker+"=1", "GOGC=100", "GOMEMLIMIT=off")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
