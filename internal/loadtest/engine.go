@@ -46,7 +46,8 @@ type Config struct {
 	Timeout time.Duration
 	// Insecure skips TLS certificate verification.
 	Insecure bool
-	// Progress, when set, is called about once a second while the run lasts.
+	// Progress, when set, is called about once a second while the run
+	// lasts, and at least once when the run lasted a second or more.
 	Progress func(Progress)
 	// MetricsURL, when set, is the relay's admin /metrics URL: it is scraped
 	// before and after the run and the difference goes into Report.Metrics.
@@ -361,26 +362,34 @@ func (r *run) progress() (stop func()) {
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	tick := time.NewTicker(time.Second)
 	go func() {
 		defer close(finished)
-		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		var last int64
 		lastAt := r.start
+		report := func(now time.Time) {
+			var count, errs int64
+			for _, s := range r.shards {
+				c, e := s.totals()
+				count += c
+				errs += e
+			}
+			rps := float64(count-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = count, now
+			r.cfg.Progress(Progress{Elapsed: now.Sub(r.start), Requests: count, Errors: errs, RequestsPerSecond: rps})
+		}
 		for {
 			select {
 			case <-done:
+				// A run that lasted a second is reported at least once,
+				// however late a busy machine ran this goroutine.
+				if now := time.Now(); lastAt.Equal(r.start) && now.Sub(r.start) >= time.Second {
+					report(now)
+				}
 				return
 			case now := <-tick.C:
-				var count, errs int64
-				for _, s := range r.shards {
-					c, e := s.totals()
-					count += c
-					errs += e
-				}
-				rps := float64(count-last) / now.Sub(lastAt).Seconds()
-				last, lastAt = count, now
-				r.cfg.Progress(Progress{Elapsed: now.Sub(r.start), Requests: count, Errors: errs, RequestsPerSecond: rps})
+				report(now)
 			}
 		}
 	}()
