@@ -65,6 +65,7 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		metrics   = fs.String("metrics", "", "the relay's admin /metrics URL, scraped before and after the run, and every second for its upstream calls over time")
 		progress  = fs.String("progress", "auto", "live progress line on stderr each second: auto (when stderr is a terminal), always, never")
 		htmlOut   = fs.String("report", "", "also write an HTML report of the run to this file: latency spectrum, throughput, latency and errors over time, and upstream calls over time when -metrics is given")
+		countHdr  = fs.String("count-header", "", "count the answers by this response header's values (e.g. X-Cache)")
 		hdrs      headers
 	)
 	fs.Var(&hdrs, "header", "request header \"Name: value\" (repeatable)")
@@ -104,6 +105,7 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		Timeout:     *timeout,
 		Insecure:    *insecure,
 		MetricsURL:  *metrics,
+		CountHeader: strings.TrimSpace(*countHdr),
 	}
 	if *htmlOut != "" && c.WriteHTML == nil {
 		fmt.Fprintln(stderr, "loadtest: -report: this build has no HTML report writer (the image's multi-call binary leaves it out to stay small); use cmd/loadtest (make build: bin/loadtest)")

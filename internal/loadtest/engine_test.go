@@ -445,3 +445,47 @@ func TestOpenLoopSendsLateRequestsAfterTheEnd(t *testing.T) {
 		t.Errorf("max latency %.1f ms after %.2fs: the backlog's wait must show", rep.Latency.Max, rep.ElapsedSeconds)
 	}
 }
+
+// A run counts the answers by the values of one response header: the
+// share of hits a cache in front served, whichever cache it is.
+func TestCountHeader(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/hit":
+			w.Header().Set("X-Cache", "HIT")
+		case "/miss":
+			w.Header().Set("X-Cache", "MISS")
+		case "/many":
+			w.Header().Set("X-Cache", r.URL.Query().Get("v"))
+		}
+	}))
+	defer srv.Close()
+	rep := mustRun(t, Config{
+		Targets:     []Target{{URL: srv.URL + "/hit", Weight: 1}, {URL: srv.URL + "/miss", Weight: 1}, {URL: srv.URL + "/none", Weight: 1}},
+		Connections: 2, Duration: 10 * time.Second, MaxRequests: 300, CountHeader: "x-cache",
+	})
+	hv := rep.HeaderValues
+	if hv["HIT"]+hv["MISS"]+hv[HeaderAbsent] != 300 || hv["HIT"] == 0 || hv["MISS"] == 0 || hv[HeaderAbsent] == 0 || len(hv) != 3 {
+		t.Fatalf("header values %v, want 300 answers split over HIT, MISS and absent", hv)
+	}
+	if got, want := rep.HeaderShare("HIT"), float64(hv["HIT"])/300; got != want {
+		t.Errorf("HIT share %v, want %v", got, want)
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b); err != nil || !strings.Contains(b.String(), "x-cache     (absent): ") || !strings.Contains(b.String(), " HIT: ") {
+		t.Errorf("text report: %v\n%s", err, b.String())
+	}
+
+	// Distinct values are bounded; the rest are counted together.
+	rep = mustRun(t, Config{Targets: []Target{{URL: srv.URL + "/many?v={seq}", Weight: 1}}, Connections: 1, Duration: 10 * time.Second,
+		MaxRequests: 100, CountHeader: "X-Cache"})
+	if len(rep.HeaderValues) != maxHeaderValues+1 || rep.HeaderValues[HeaderOther] != 100-maxHeaderValues {
+		t.Errorf("%d distinct values kept, %d other; want %d and %d", len(rep.HeaderValues), rep.HeaderValues[HeaderOther], maxHeaderValues, 100-maxHeaderValues)
+	}
+
+	// Without CountHeader nothing is counted.
+	rep = mustRun(t, Config{Targets: []Target{{URL: srv.URL + "/hit", Weight: 1}}, Connections: 1, Duration: 10 * time.Second, MaxRequests: 5})
+	if rep.HeaderValues != nil || rep.HeaderShare("HIT") != 0 {
+		t.Errorf("header values %v without CountHeader", rep.HeaderValues)
+	}
+}
