@@ -35,46 +35,74 @@ func inProcessStandIn(t *testing.T) *standIn {
 // the flags it knows of want (as the benchmark passes them).
 func inProcessRelay(t *testing.T, up *standIn, ttl time.Duration, want []string) *system {
 	t.Helper()
+	s, stop, err := startInProcessRelay(up, relayArgs{ttl: ttl, flags: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	})
+	return s
+}
+
+// startInProcessRelay serves the relay in this process with a's settings
+// and the flags of a.flags it knows; stop ends it.
+func startInProcessRelay(up *standIn, a relayArgs) (s *system, stop func() error, err error) {
 	var usage strings.Builder
 	none := func(string) (string, bool) { return "", false }
 	_, _ = app.ParseFlags([]string{"-help"}, none, &usage)
 	known := parseFlagList(usage.String())
-	args := []string{"--upstream", "http://" + up.addr + "/api/", "--cache-ttl", ttl.String(), "--drain-delay=0", "--log-level=warn"}
+	args := []string{"--upstream", "http://" + up.addr + "/api/", "--cache-ttl", a.ttl.String(), "--drain-delay=0", "--log-level=warn"}
+	if a.negativeTTL > 0 {
+		args = append(args, "--negative-ttl", a.negativeTTL.String())
+	}
+	if a.upstreamTimeout > 0 {
+		args = append(args, "--upstream-timeout", a.upstreamTimeout.String())
+	}
 	var extra []string
-	for _, f := range want {
+	for _, f := range a.flags {
 		if known[flagName(f)] {
 			extra = append(extra, f)
 		}
 	}
 	cfg, err := app.ParseFlags(append(args, extra...), none, io.Discard)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		ln.Close()
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
+	a2, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
 	if err != nil {
 		cancel()
-		t.Fatal(err)
+		ln.Close()
+		adminLn.Close()
+		return nil, nil, err
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay: %v", err)
+	go func() { done <- a2.Serve(ctx, ln, adminLn) }()
+	stopped := false
+	var stopErr error
+	stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			stopErr = <-done
 		}
-	})
+		return stopErr
+	}
 	admin := "http://" + adminLn.Addr().String()
 	return &system{name: SystemRelay, base: "http://" + ln.Addr().String(), upstream: up, flags: extra,
-		metricsURL: admin + "/metrics", adminURL: admin}
+		metricsURL: admin + "/metrics", adminURL: admin, pid: os.Getpid()}, stop, nil
 }
 
 // The benchmark's report from a small real run: a short hot-key scenario
