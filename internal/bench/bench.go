@@ -115,7 +115,8 @@ func queryKeys() []string { return []string{"--forward-query", "--upstream-rate=
 
 // relayFlagsNote says so in the results.
 func relayFlagsNote() string {
-	return "relay flags per scenario: --upstream-rate=0 everywhere (nginx has no call budget); --forward-query too for query-string keys (memory, sweep), each only where the relay build has the flag"
+	return "relay flags per scenario: --upstream-rate=0 everywhere (nginx has no call budget) but in flood, which is about the budget and runs the defaults written out (--upstream-rate=5 --upstream-burst=20); " +
+		"--forward-query too for query-string keys (memory, sweep); --stale-while-revalidate=1s --upstream-timeout=5s in hang; --shared-cache in cluster; each only where the relay build has the flag"
 }
 
 // restaurantIDs are the stand-in's restaurants, read from its own data so

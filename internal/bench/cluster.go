@@ -74,7 +74,10 @@ type ClusterRun struct {
 	SharedLookups map[string]float64     `json:"shared_lookups,omitempty"`
 	SharedErrors  map[string]float64     `json:"shared_errors,omitempty"`
 	LeaseWaits    float64                `json:"lease_waits,omitempty"`
-	Flags         []string               `json:"relay_flags,omitempty"`
+	// CPUMicrosPerRequest is the relays' CPU time (user+system) per
+	// request, in microseconds; 0 when not measured.
+	CPUMicrosPerRequest float64  `json:"cpu_us_per_request"`
+	Flags               []string `json:"relay_flags,omitempty"`
 }
 
 // CallsPerKeyPerTTL is the run's upstream calls per key and TTL period.
@@ -162,7 +165,8 @@ func clusterOnce(ctx context.Context, o Options, redis *redisServer, shared bool
 }
 
 // hotPair runs one relay without and one with the shared tier on one hot
-// key, alternating, o.Rounds times each.
+// key, o.Rounds times each, alternating A B B A ..., so that a drift of the
+// machine's load favours neither.
 func hotPair(ctx context.Context, o Options, redis *redisServer) ([]ClusterRun, error) {
 	e := &env{opts: o, dir: o.Dir}
 	defer e.stopAll()
@@ -193,7 +197,11 @@ func hotPair(ctx context.Context, o Options, redis *redisServer) ([]ClusterRun, 
 	}
 	var runs []ClusterRun
 	for round := 1; round <= o.Rounds; round++ {
-		for _, sd := range sides {
+		order := sides
+		if round%2 == 0 {
+			order = []*side{sides[1], sides[0]}
+		}
+		for _, sd := range order {
 			run := &ClusterRun{Name: sd.name, Round: round, Relays: 1, Shared: sd.shared, Keys: 1, TTLSeconds: clusterHotTTL.Seconds(), Flags: sd.relay.flags}
 			err := measureRelays(ctx, run, []*system{sd.relay}, sd.up, loadtest.Config{Targets: hotTargets(sd.relay.base), Connections: o.Connections,
 				Duration: clusterHotDuration(o), Timeout: 10 * time.Second, Probes: []loadtest.Probe{upstreamProbe(sd.up)}})
@@ -231,8 +239,26 @@ func measureRelays(ctx context.Context, run *ClusterRun, relays []*system, up *s
 	if err != nil {
 		return err
 	}
+	cpu := func() (time.Duration, bool) {
+		var total time.Duration
+		for _, s := range relays {
+			if s.cpu == nil {
+				return 0, false
+			}
+			c, err := s.cpu()
+			if err != nil {
+				return 0, false
+			}
+			total += c
+		}
+		return total, true
+	}
+	cpuBefore, cpuOK := cpu()
 	if run.Report, err = loadtest.Run(ctx, cfg); err != nil {
 		return err
+	}
+	if cpuAfter, ok := cpu(); ok && cpuOK && run.Report.Requests > 0 {
+		run.CPUMicrosPerRequest = (cpuAfter - cpuBefore).Seconds() * 1e6 / float64(run.Report.Requests)
 	}
 	callsAfter, err := up.requests(ctx)
 	if err != nil {
@@ -275,8 +301,8 @@ func addTo(dst, src map[string]float64) {
 // line is the run's numbers for the progress log.
 func (r *ClusterRun) line() string {
 	l := r.Report.Latency
-	return fmt.Sprintf("%8.0f req/s  p50 %7.3f  p99 %7.3f  p99.9 %7.3f ms  errors %d  upstream calls %d (%.2f per key per TTL)  shared hits %.0f",
-		r.Report.RequestsPerSecond, l.P50, l.P99, l.P999, r.Report.Errors(), r.UpstreamCalls, r.CallsPerKeyPerTTL(), r.Metrics.RequestsByCache["shared_hit"])
+	return fmt.Sprintf("%8.0f req/s  p50 %7.3f  p99 %7.3f  p99.9 %7.3f ms  errors %d  upstream calls %d (%.2f per key per TTL)  shared hits %.0f  CPU %.1f µs/req",
+		r.Report.RequestsPerSecond, l.P50, l.P99, l.P999, r.Report.Errors(), r.UpstreamCalls, r.CallsPerKeyPerTTL(), r.Metrics.RequestsByCache["shared_hit"], r.CPUMicrosPerRequest)
 }
 
 func (cr *ClusterResult) title() string {
@@ -297,6 +323,7 @@ type clusterSummary struct {
 	errors              int64
 	calls               float64 // per run
 	perKeyPerTTL        float64
+	cpu                 float64 // µs per request
 	sharedHits          float64
 	run                 *ClusterRun // the first round
 }
@@ -304,7 +331,7 @@ type clusterSummary struct {
 func (cr *ClusterResult) summaries() []clusterSummary {
 	var out []clusterSummary
 	for _, name := range []string{clusterAlone, clusterShared, hotAlone, hotShared} {
-		var rps, p50, p99, p999, calls, per []float64
+		var rps, p50, p99, p999, calls, per, cpu []float64
 		s := clusterSummary{name: name}
 		for i := range cr.Runs {
 			r := &cr.Runs[i]
@@ -316,14 +343,14 @@ func (cr *ClusterResult) summaries() []clusterSummary {
 			}
 			l := r.Report.Latency
 			rps, p50, p99, p999 = append(rps, r.Report.RequestsPerSecond), append(p50, l.P50), append(p99, l.P99), append(p999, l.P999)
-			calls, per = append(calls, float64(r.UpstreamCalls)), append(per, r.CallsPerKeyPerTTL())
+			calls, per, cpu = append(calls, float64(r.UpstreamCalls)), append(per, r.CallsPerKeyPerTTL()), append(cpu, r.CPUMicrosPerRequest)
 			s.errors += r.Report.Errors()
 			s.sharedHits += r.Metrics.RequestsByCache["shared_hit"]
 		}
 		if s.run == nil {
 			continue
 		}
-		s.rps, s.p50, s.p99, s.p999, s.calls, s.perKeyPerTTL = median(rps), median(p50), median(p99), median(p999), median(calls), median(per)
+		s.rps, s.p50, s.p99, s.p999, s.calls, s.perKeyPerTTL, s.cpu = median(rps), median(p50), median(p99), median(p999), median(calls), median(per), median(cpu)
 		out = append(out, s)
 	}
 	return out
@@ -343,7 +370,7 @@ func find(sums []clusterSummary, name string) *clusterSummary {
 // same shape without it, and everything against the single relay's hot key.
 func (cr *ClusterResult) table() (header []string, rows [][]string) {
 	header = []string{"run", "relays", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "upstream calls/run", "calls per key per TTL",
-		"shared hits", "req/s vs without tier", "p99 vs without tier", "req/s vs 1 relay hot", "p99 vs 1 relay hot"}
+		"shared hits", "CPU µs/req", "req/s vs without tier", "p99 vs without tier", "CPU/req vs without tier", "req/s vs 1 relay hot", "p99 vs 1 relay hot"}
 	sums := cr.summaries()
 	hot := find(sums, hotAlone)
 	for _, s := range sums {
@@ -354,16 +381,16 @@ func (cr *ClusterResult) table() (header []string, rows [][]string) {
 		case hotShared:
 			ref = hot
 		}
-		rr, r99, hr, h99 := "-", "-", "-", "-"
+		rr, r99, rcpu, hr, h99 := "-", "-", "-", "-", "-"
 		if ref != nil {
-			rr, r99 = ratio(s.rps, ref.rps), ratio(s.p99, ref.p99)
+			rr, r99, rcpu = ratio(s.rps, ref.rps), ratio(s.p99, ref.p99), ratio(s.cpu, ref.cpu)
 		}
 		if hot != nil {
 			hr, h99 = ratio(s.rps, hot.rps), ratio(s.p99, hot.p99)
 		}
 		rows = append(rows, []string{s.name, fmt.Sprint(s.run.Relays), fmt.Sprintf("%.0f", s.rps), fmt.Sprintf("%.3f", s.p50), fmt.Sprintf("%.3f", s.p99),
 			fmt.Sprintf("%.3f", s.p999), fmt.Sprint(s.errors), fmt.Sprintf("%.1f", s.calls), fmt.Sprintf("%.2f", s.perKeyPerTTL),
-			fmt.Sprintf("%.0f", s.sharedHits), rr, r99, hr, h99})
+			fmt.Sprintf("%.0f", s.sharedHits), fmt.Sprintf("%.1f", s.cpu), rr, r99, rcpu, hr, h99})
 	}
 	return header, rows
 }
@@ -385,8 +412,8 @@ func (cr *ClusterResult) findings() []string {
 			shared.rps, shared.p99, alone.rps, alone.p99, ratio(shared.rps, alone.rps), ratio(shared.p99, alone.p99)))
 	}
 	if a, s := find(sums, hotAlone), find(sums, hotShared); a != nil && s != nil {
-		out = append(out, fmt.Sprintf("1 relay, hot key: %.0f req/s and p99 %.3f ms with the tier, %.0f req/s and p99 %.3f ms without (%s x the req/s, %s x the p99; medians of %d runs)",
-			s.rps, s.p99, a.rps, a.p99, ratio(s.rps, a.rps), ratio(s.p99, a.p99), cr.HotRounds))
+		out = append(out, fmt.Sprintf("1 relay, hot key: %.0f req/s, p99 %.3f ms and %.1f µs CPU per request with the tier, %.0f req/s, p99 %.3f ms and %.1f µs without (%s x the req/s, %s x the p99, %s x the CPU; medians of %d runs)",
+			s.rps, s.p99, s.cpu, a.rps, a.p99, a.cpu, ratio(s.rps, a.rps), ratio(s.p99, a.p99), ratio(s.cpu, a.cpu), cr.HotRounds))
 	}
 	for _, s := range sums {
 		r := s.run

@@ -295,7 +295,7 @@ func TestClusterTable(t *testing.T) {
 			rep.DurationSeconds = 30
 		}
 		return ClusterRun{Name: name, Round: 1, Relays: relays, Keys: keys, TTLSeconds: ttl, Shared: shared, Report: rep, UpstreamCalls: calls,
-			Metrics: &loadtest.MetricsDelta{RequestsByCache: map[string]float64{"shared_hit": 3}}}
+			Metrics: &loadtest.MetricsDelta{RequestsByCache: map[string]float64{"shared_hit": 3}}, CPUMicrosPerRequest: 10}
 	}
 	cr := &ClusterResult{Relays: 3, TTLSeconds: 1, DurationSeconds: 30, Keys: 19, Connections: 20, HotTTLSeconds: 10, HotSeconds: 5, HotRounds: 1, Runs: []ClusterRun{
 		mk(clusterAlone, 3, 19, 1, 1000, 4, 1710, false), mk(clusterShared, 3, 19, 1, 1100, 2, 570, true),
@@ -303,9 +303,9 @@ func TestClusterTable(t *testing.T) {
 	var md strings.Builder
 	cr.writeTable(&md)
 	for _, want := range []string{
-		"| 3 relays | 3 | 1000 | 1.000 | 4.000 | 8.000 | 0 | 1710.0 | 3.00 | 3 | - | - | 0.50 | 4.00 |",
-		"| 3 relays + shared tier | 3 | 1100 | 1.000 | 2.000 | 4.000 | 0 | 570.0 | 1.00 | 3 | 1.10 | 0.50 | 0.55 | 2.00 |",
-		"| 1 relay, hot key + shared tier | 1 | 2000 | 1.000 | 1.000 | 2.000 | 0 | 1.0 | 1.00 | 3 | 1.00 | 1.00 | 1.00 | 1.00 |",
+		"| 3 relays | 3 | 1000 | 1.000 | 4.000 | 8.000 | 0 | 1710.0 | 3.00 | 3 | 10.0 | - | - | - | 0.50 | 4.00 |",
+		"| 3 relays + shared tier | 3 | 1100 | 1.000 | 2.000 | 4.000 | 0 | 570.0 | 1.00 | 3 | 10.0 | 1.10 | 0.50 | 1.00 | 0.55 | 2.00 |",
+		"| 1 relay, hot key + shared tier | 1 | 2000 | 1.000 | 1.000 | 2.000 | 0 | 1.0 | 1.00 | 3 | 10.0 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |",
 		"upstream calls per key per TTL: 1.00 with the shared tier, 3.00 without it",
 	} {
 		if !strings.Contains(md.String(), want) {
