@@ -301,8 +301,8 @@ func addTo(dst, src map[string]float64) {
 // line is the run's numbers for the progress log.
 func (r *ClusterRun) line() string {
 	l := r.Report.Latency
-	return fmt.Sprintf("%8.0f req/s  p50 %7.3f  p99 %7.3f  p99.9 %7.3f ms  errors %d  upstream calls %d (%.2f per key per TTL)  shared hits %.0f  CPU %.1f µs/req",
-		r.Report.RequestsPerSecond, l.P50, l.P99, l.P999, r.Report.Errors(), r.UpstreamCalls, r.CallsPerKeyPerTTL(), r.Metrics.RequestsByCache["shared_hit"], r.CPUMicrosPerRequest)
+	return fmt.Sprintf("%8.0f req/s  p50 %7.3f  p99 %7.3f  p99.9 %7.3f ms  errors %d  upstream calls %d  shared hits %.0f  CPU %.1f µs/req",
+		r.Report.RequestsPerSecond, l.P50, l.P99, l.P999, r.Report.Errors(), r.UpstreamCalls, r.Metrics.RequestsByCache["shared_hit"], r.CPUMicrosPerRequest)
 }
 
 func (cr *ClusterResult) title() string {
@@ -388,8 +388,12 @@ func (cr *ClusterResult) table() (header []string, rows [][]string) {
 		if hot != nil {
 			hr, h99 = ratio(s.rps, hot.rps), ratio(s.p99, hot.p99)
 		}
+		per := "-" // a run shorter than two TTLs does not measure it
+		if s.run.Report.DurationSeconds >= 2*s.run.TTLSeconds {
+			per = fmt.Sprintf("%.2f", s.perKeyPerTTL)
+		}
 		rows = append(rows, []string{s.name, fmt.Sprint(s.run.Relays), fmt.Sprintf("%.0f", s.rps), fmt.Sprintf("%.3f", s.p50), fmt.Sprintf("%.3f", s.p99),
-			fmt.Sprintf("%.3f", s.p999), fmt.Sprint(s.errors), fmt.Sprintf("%.1f", s.calls), fmt.Sprintf("%.2f", s.perKeyPerTTL),
+			fmt.Sprintf("%.3f", s.p999), fmt.Sprint(s.errors), fmt.Sprintf("%.1f", s.calls), per,
 			fmt.Sprintf("%.0f", s.sharedHits), fmt.Sprintf("%.1f", s.cpu), rr, r99, rcpu, hr, h99})
 	}
 	return header, rows

@@ -305,7 +305,7 @@ func TestClusterTable(t *testing.T) {
 	for _, want := range []string{
 		"| 3 relays | 3 | 1000 | 1.000 | 4.000 | 8.000 | 0 | 1710.0 | 3.00 | 3 | 10.0 | - | - | - | 0.50 | 4.00 |",
 		"| 3 relays + shared tier | 3 | 1100 | 1.000 | 2.000 | 4.000 | 0 | 570.0 | 1.00 | 3 | 10.0 | 1.10 | 0.50 | 1.00 | 0.55 | 2.00 |",
-		"| 1 relay, hot key + shared tier | 1 | 2000 | 1.000 | 1.000 | 2.000 | 0 | 1.0 | 1.00 | 3 | 10.0 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |",
+		"| 1 relay, hot key + shared tier | 1 | 2000 | 1.000 | 1.000 | 2.000 | 0 | 1.0 | - | 3 | 10.0 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |",
 		"upstream calls per key per TTL: 1.00 with the shared tier, 3.00 without it",
 	} {
 		if !strings.Contains(md.String(), want) {
