@@ -17,6 +17,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -56,6 +57,7 @@ type rendered struct {
 	hpas            map[string]*autoscalingv2.HorizontalPodAutoscaler
 	pdbs            map[string]*policyv1.PodDisruptionBudget
 	serviceMonitors map[string]*serviceMonitor
+	networkPolicies map[string]*networkingv1.NetworkPolicy
 	testPods        map[string]*corev1.Pod
 	// meta lists every object's metadata, hooks included.
 	meta []metav1.ObjectMeta
@@ -72,6 +74,7 @@ func newRendered(manifest string) *rendered {
 		hpas:            map[string]*autoscalingv2.HorizontalPodAutoscaler{},
 		pdbs:            map[string]*policyv1.PodDisruptionBudget{},
 		serviceMonitors: map[string]*serviceMonitor{},
+		networkPolicies: map[string]*networkingv1.NetworkPolicy{},
 		testPods:        map[string]*corev1.Pod{},
 	}
 }
@@ -204,6 +207,12 @@ func (r *rendered) add(doc string) error {
 			return err
 		}
 		r.serviceMonitors[o.Name], meta = &o, o.ObjectMeta
+	case "networking.k8s.io/v1/NetworkPolicy":
+		var o networkingv1.NetworkPolicy
+		if err := decodeStrict(doc, &o); err != nil {
+			return err
+		}
+		r.networkPolicies[o.Name], meta = &o, o.ObjectMeta
 	case "v1/Pod":
 		var o corev1.Pod
 		if err := decodeStrict(doc, &o); err != nil {
