@@ -100,8 +100,8 @@ kind-test: kind-up ## the cluster's own e2e: nodes, pod network across nodes, DN
 # hack/kind-e2e.sh: cluster up (reused when healthy) -> go test -tags e2e
 # (TestKindCluster, TestChartOnKind) -> cluster down unless KEEP_CLUSTER=1.
 # Knobs (environment): RESTAURANTS_E2E_FORWARD_LOAD (20s), RESTAURANTS_E2E_HPA_LOAD
-# (120s), RESTAURANTS_E2E_UPGRADE_LOAD (90s), RESTAURANTS_E2E_POD_LOSS_LOAD (50s),
-# RESTAURANTS_E2E_DRAIN_LOAD (120s), RESTAURANTS_E2E_NODE_LOSS_LOAD (150s),
+# (120s), RESTAURANTS_E2E_UPGRADE_LOAD (150s), RESTAURANTS_E2E_POD_LOSS_LOAD (50s),
+# RESTAURANTS_E2E_DRAIN_LOAD (150s), RESTAURANTS_E2E_NODE_LOSS_LOAD (150s),
 # RESTAURANTS_E2E_NAMESPACE (restaurants-e2e), RESTAURANTS_E2E_BUILD=0 (use the
 # images as they are), RESTAURANTS_E2E_SUMMARY=file (the summary table as Markdown).
 kind-e2e: ## the chart on kind: helm install+test, load, HPA, upgrade, pod loss, drain and node loss under load, NetworkPolicy

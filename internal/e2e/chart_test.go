@@ -88,9 +88,9 @@ func chartConfigFromEnv(t *testing.T) chartConfig {
 		ttl:         10 * time.Second,
 		forwardLoad: dur("RESTAURANTS_E2E_FORWARD_LOAD", 20*time.Second),
 		hpaLoad:     dur("RESTAURANTS_E2E_HPA_LOAD", 120*time.Second),
-		upgradeLoad: dur("RESTAURANTS_E2E_UPGRADE_LOAD", 90*time.Second),
+		upgradeLoad: dur("RESTAURANTS_E2E_UPGRADE_LOAD", 150*time.Second),
 		podLossLoad: dur("RESTAURANTS_E2E_POD_LOSS_LOAD", 50*time.Second),
-		drainLoad:   dur("RESTAURANTS_E2E_DRAIN_LOAD", 120*time.Second),
+		drainLoad:   dur("RESTAURANTS_E2E_DRAIN_LOAD", 150*time.Second),
 		nodeLoss:    dur("RESTAURANTS_E2E_NODE_LOSS_LOAD", 150*time.Second),
 		extraSet:    strings.FieldsFunc(os.Getenv("RESTAURANTS_E2E_SET"), func(r rune) bool { return r == ',' }),
 	}
