@@ -353,7 +353,8 @@ func (n chartNodes) networkPolicy(ctx context.Context, curlImage string) string 
 	const scraperLabel = "restaurants-e2e/scraper"
 	out, err := n.helm.run(ctx, "upgrade", chartRelease, "./charts", "--reuse-values",
 		"--set", "networkPolicy.enabled=true",
-		"--set", "networkPolicy.metricsFrom[0].podSelector.matchLabels."+strings.ReplaceAll(scraperLabel, ".", `\.`)+"=true")
+		// --set-string: a label value is a string, and the schema refuses the boolean --set makes of "true"
+		"--set-string", "networkPolicy.metricsFrom[0].podSelector.matchLabels."+strings.ReplaceAll(scraperLabel, ".", `\.`)+"=true")
 	if err != nil {
 		t.Fatalf("helm upgrade --set networkPolicy.enabled=true: %v", err)
 	}
