@@ -71,7 +71,7 @@ image-valkey: ## build $(VALKEY_IMAGE): Debian's redis-server for valkey.enabled
 chart-lint: ## helm lint --strict with the defaults and with every optional part on
 	$(HELM) lint --strict ./charts
 	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 --set ingress.enabled=true --set ingress.host=lunch.example.org --set ingress.tlsSecret=lunch-tls \
-	  --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true
+	  --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true --set networkPolicy.enabled=true
 	$(HELM) lint --strict ./charts --set valkey.enabled=true --set sharedCache.timeout=80ms
 
 chart-test: ## render the chart with the Helm SDK and check it (no cluster, no Docker)
@@ -86,6 +86,8 @@ manifests: ## regenerate k8s/restaurants.yaml and k8s/prometheus-rules.yaml from
 # pulled and run here, otherwise the one hack/kind-node/build.sh builds (a
 # Debian rootfs + Kubernetes from Go modules, cached by a hash of its inputs).
 KIND_CLUSTER ?= restaurants
+# worker nodes beside the control plane; 0: one node that runs everything
+KIND_WORKERS ?= 2
 KEEP_CLUSTER ?=
 E2E_TIMEOUT  ?= 50m
 
@@ -96,23 +98,24 @@ docker-engine: ## make sure a Docker engine answers (installs and starts Debian'
 kind-node-image: docker-engine ## build the kind node image locally (no registry; cached)
 	hack/kind-node/build.sh
 
-kind-up: docker-engine ## create (or reuse) the kind cluster $(KIND_CLUSTER) with metrics-server
-	$(GO) run ./hack/kind up --name $(KIND_CLUSTER) --config k8s/kind.yaml
+kind-up: docker-engine ## create (or reuse) the kind cluster $(KIND_CLUSTER): a control plane, $(KIND_WORKERS) workers, metrics-server
+	$(GO) run ./hack/kind up --name $(KIND_CLUSTER) --config k8s/kind.yaml --workers $(KIND_WORKERS)
 
 kind-down: ## delete the kind cluster $(KIND_CLUSTER)
 	$(GO) run ./hack/kind down --name $(KIND_CLUSTER)
 
-kind-test: kind-up ## the cluster's own e2e: node, CoreDNS, kube-proxy, metrics API, a loaded image via Service and port-forward
-	$(GO) test -tags e2e -count=1 -v -run TestKindCluster ./internal/e2e/
+kind-test: kind-up ## the cluster's own e2e: nodes, pod network across nodes, DNS on each worker, metrics, a loaded image via Service and port-forward
+	RESTAURANTS_KIND_NAME=$(KIND_CLUSTER) $(GO) test -tags e2e -count=1 -v -run TestKindCluster ./internal/e2e/
 
 # hack/kind-e2e.sh: cluster up (reused when healthy) -> go test -tags e2e
 # (TestKindCluster, TestChartOnKind) -> cluster down unless KEEP_CLUSTER=1.
 # Knobs (environment): RESTAURANTS_E2E_FORWARD_LOAD (20s), RESTAURANTS_E2E_HPA_LOAD
-# (150s), RESTAURANTS_E2E_UPGRADE_LOAD (120s), RESTAURANTS_E2E_POD_LOSS_LOAD (60s),
+# (120s), RESTAURANTS_E2E_UPGRADE_LOAD (150s), RESTAURANTS_E2E_POD_LOSS_LOAD (50s),
+# RESTAURANTS_E2E_DRAIN_LOAD (150s), RESTAURANTS_E2E_NODE_LOSS_LOAD (150s),
 # RESTAURANTS_E2E_NAMESPACE (restaurants-e2e), RESTAURANTS_E2E_BUILD=0 (use the
 # images as they are), RESTAURANTS_E2E_SUMMARY=file (the summary table as Markdown).
-kind-e2e: ## the chart on kind: helm install+test, load via port-forward and in cluster, HPA, upgrade and pod loss under load
-	KIND_CLUSTER=$(KIND_CLUSTER) KEEP_CLUSTER=$(KEEP_CLUSTER) E2E_TIMEOUT=$(E2E_TIMEOUT) GO=$(GO) hack/kind-e2e.sh
+kind-e2e: ## the chart on kind: helm install+test, load, HPA, upgrade, pod loss, drain and node loss under load, NetworkPolicy
+	KIND_CLUSTER=$(KIND_CLUSTER) KIND_WORKERS=$(KIND_WORKERS) KEEP_CLUSTER=$(KEEP_CLUSTER) E2E_TIMEOUT=$(E2E_TIMEOUT) GO=$(GO) hack/kind-e2e.sh
 
 # --- benchmark ----------------------------------------------------------------
 # BENCH_FLAGS passes flags to the benchmark driver, e.g.

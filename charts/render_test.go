@@ -60,6 +60,7 @@ type rendered struct {
 	prometheusRules map[string]*prometheusRule
 	configMaps      map[string]*corev1.ConfigMap
 	ingresses       map[string]*networkingv1.Ingress
+	networkPolicies map[string]*networkingv1.NetworkPolicy
 	testPods        map[string]*corev1.Pod
 	// meta lists every object's metadata, hooks included.
 	meta []metav1.ObjectMeta
@@ -79,6 +80,7 @@ func newRendered(manifest string) *rendered {
 		prometheusRules: map[string]*prometheusRule{},
 		configMaps:      map[string]*corev1.ConfigMap{},
 		ingresses:       map[string]*networkingv1.Ingress{},
+		networkPolicies: map[string]*networkingv1.NetworkPolicy{},
 		testPods:        map[string]*corev1.Pod{},
 	}
 }
@@ -229,6 +231,12 @@ func (r *rendered) add(doc string) error {
 			return err
 		}
 		r.ingresses[o.Name], meta = &o, o.ObjectMeta
+	case "networking.k8s.io/v1/NetworkPolicy":
+		var o networkingv1.NetworkPolicy
+		if err := decodeStrict(doc, &o); err != nil {
+			return err
+		}
+		r.networkPolicies[o.Name], meta = &o, o.ObjectMeta
 	case "v1/Pod":
 		var o corev1.Pod
 		if err := decodeStrict(doc, &o); err != nil {

@@ -9,7 +9,8 @@
 #      rolling upgrade and pod loss under load, a summary table)
 #   3. cluster down, unless KEEP_CLUSTER=1
 #
-# Environment: KIND_CLUSTER (default restaurants), KEEP_CLUSTER=1,
+# Environment: KIND_CLUSTER (default restaurants), KIND_WORKERS (default 2;
+# 0: a single node, and the stages that need workers are skipped), KEEP_CLUSTER=1,
 # E2E_RUN (go test -run pattern), E2E_TIMEOUT (default 50m), and the test's
 # own RESTAURANTS_E2E_* knobs (see internal/e2e/chart_test.go).
 set -euo pipefail
@@ -18,6 +19,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 name=${KIND_CLUSTER:-restaurants}
+workers=${KIND_WORKERS:-2}
 run=${E2E_RUN:-'^(TestKindCluster|TestChartOnKind)$'}
 timeout=${E2E_TIMEOUT:-50m}
 GO=${GO:-go}
@@ -43,8 +45,8 @@ down() {
 }
 trap down EXIT
 
-say "cluster $name: up (reused when healthy)"
+say "cluster $name: up with $workers workers (reused when healthy)"
 hack/docker-engine.sh
-"$GO" run ./hack/kind up --name "$name" --config k8s/kind.yaml
+"$GO" run ./hack/kind up --name "$name" --config k8s/kind.yaml --workers "$workers"
 say "cluster $name up after $((SECONDS - start))s; running the e2e tests ($run)"
 RESTAURANTS_KIND_NAME=$name "$GO" test -tags e2e -count=1 -v -timeout "$timeout" -run "$run" ./internal/e2e/

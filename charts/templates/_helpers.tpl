@@ -78,6 +78,15 @@ app.kubernetes.io/component: menu-api
 {{- end }}
 
 {{/*
+Labels that select the `helm test` pod (the NetworkPolicy admits it).
+*/}}
+{{- define "restaurants.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "restaurants.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{/*
 ServiceAccount of the relay pods.
 */}}
 {{- define "restaurants.serviceAccountName" -}}

@@ -3,7 +3,8 @@
 #
 #   hack/kind-node/build-binaries.sh [component...]
 #
-# components: kubernetes etcd coredns metrics-server crictl pause (default: all)
+# components: kubernetes etcd coredns metrics-server crictl pause flannel
+#             kube-network-policies (default: all)
 #
 # Each component is built in a throwaway Go module under
 # $RESTAURANTS_CACHE/kind-node/build/<component>-<version>/ (default cache:
@@ -139,6 +140,58 @@ build_crictl() {
 		"-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
 }
 
+# build_patched NAME MODULE VERSION LDFLAGS PKG...: like build_simple, from a
+# copy of the module's source with patches/NAME.patch applied (each patch
+# says why). The build directory's name carries the patch's hash, so a
+# changed patch is rebuilt.
+build_patched() {
+	local name=$1 mod=$2 ver=$3 ld=$4 dir src
+	shift 4
+	local patch=$kind_node_dir/patches/$name.patch
+	dir=$(component_dir "$name" "$ver-$(sha256sum "$patch" | cut -c1-8)")
+	[ -f "$dir/.done" ] && { log "$name $ver: cached in $dir/bin"; return 0; }
+	if ! command -v patch >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		log "installing Debian's patch (apt-get)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends patch >/dev/null ||
+			{ DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends patch >/dev/null; } ||
+			die "apt-get install patch failed"
+	fi
+	need patch
+	mkdir -p "$build_root"
+	src=$(cd "$build_root" && go mod download -json "$mod@$ver" | jq -r .Dir)
+	[ -d "$src" ] || die "could not download $mod@$ver"
+	rm -rf "$dir"
+	new_module "$dir" "$mod" "$ver" "$mod => ./src"
+	cp -r "$src" "$dir/src"
+	chmod -R u+w "$dir/src"
+	patch -d "$dir/src" -p1 --quiet --no-backup-if-mismatch <"$patch" || die "patches/$name.patch does not apply to $mod@$ver"
+	go_build "$dir" "$ld" "$@"
+	touch "$dir/.done"
+}
+
+# patched_dir NAME VERSION: the build directory build_patched uses.
+patched_dir() { component_dir "$1" "$2-$(sha256sum "$kind_node_dir/patches/$1.patch" | cut -c1-8)"; }
+
+build_flannel() {
+	build_patched flannel github.com/flannel-io/flannel "$FLANNEL_VERSION" \
+		"-X github.com/flannel-io/flannel/pkg/version.Version=$FLANNEL_VERSION" github.com/flannel-io/flannel
+	local dir
+	dir=$(patched_dir flannel "$FLANNEL_VERSION")
+	# flanneld is the module's root package, which builds as "flannel"
+	if [ -f "$dir/bin/flannel" ]; then mv -f "$dir/bin/flannel" "$dir/bin/flanneld"; fi
+	[ -x "$dir/bin/flanneld" ] || die "flanneld binary missing in $dir/bin"
+}
+
+# The NetworkPolicy enforcer kindnet embeds.
+build_kube_network_policies() {
+	build_patched kube-network-policies sigs.k8s.io/kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION" "" \
+		sigs.k8s.io/kube-network-policies/cmd
+	local dir
+	dir=$(patched_dir kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION")
+	if [ -f "$dir/bin/cmd" ]; then mv -f "$dir/bin/cmd" "$dir/bin/kube-network-policies"; fi
+	[ -x "$dir/bin/kube-network-policies" ] || die "kube-network-policies binary missing in $dir/bin"
+}
+
 build_pause() {
 	local dir
 	dir=$(component_dir pause "$PAUSE_VERSION")
@@ -148,7 +201,7 @@ build_pause() {
 	touch "$dir/.done"
 }
 
-all=(kubernetes etcd coredns metrics-server crictl pause)
+all=(kubernetes etcd coredns metrics-server crictl pause flannel kube-network-policies)
 (($#)) || set -- "${all[@]}"
 for c in "$@"; do
 	case "$c" in
@@ -158,6 +211,8 @@ for c in "$@"; do
 	metrics-server) stage "build metrics-server $METRICS_SERVER_VERSION" build_metrics_server ;;
 	crictl) stage "build crictl $CRICTL_VERSION" build_crictl ;;
 	pause) stage "build pause" build_pause ;;
+	flannel) stage "build flannel $FLANNEL_VERSION" build_flannel ;;
+	kube-network-policies) stage "build kube-network-policies $KUBE_NETWORK_POLICIES_VERSION" build_kube_network_policies ;;
 	*) die "unknown component $c (one of: ${all[*]})" ;;
 	esac
 done

@@ -7,8 +7,9 @@
 #                                     give, build nothing
 #
 # Stages (each printed with its duration):
-#   1. binaries   Kubernetes, etcd, CoreDNS, metrics-server, crictl, pause from
-#                 their Go modules (build-binaries.sh; cached)
+#   1. binaries   Kubernetes, etcd, CoreDNS, metrics-server, crictl, pause,
+#                 flannel, kube-network-policies from their Go modules
+#                 (build-binaries.sh; cached)
 #   2. rootfs     Debian node and kube-proxy bases with debootstrap, docker import
 #                 (rootfs.sh; cached)
 #   3. images     control-plane and add-on images, named exactly as
@@ -63,6 +64,9 @@ total_start=$(date +%s)
 log "building node image $image_ref (cache: $node_cache)"
 
 bindir() { echo "$node_cache/build/$1-$2/bin"; }
+# patched_bindir NAME VERSION: where build-binaries.sh puts a component built
+# with patches/NAME.patch
+patched_bindir() { bindir "$1" "$2-$(sha256sum "$kind_node_dir/patches/$1.patch" | cut -c1-8)"; }
 k8s_bin=$(bindir kubernetes "$KUBERNETES_VERSION")
 ctx=$node_cache/context/$(basename "${image_ref//:/-}")
 # set by stage_rootfs: the imported Debian bases
@@ -105,17 +109,22 @@ DOCKERFILE
 	rm -rf "$d"
 }
 
-proxy_image() {
-	local tag=$1 d
+# debian_image TAG BINARY PATH_IN_IMAGE: an image on the Debian kube-proxy
+# base (iptables, nftables, conntrack and a shell), with kubernetes-sigs'
+# iptables-wrapper picking the iptables mode the node uses, and the binary
+# as its entrypoint.
+debian_image() {
+	local tag=$1 bin=$2 dst=$3 d
 	d=$(mktemp -d "$ctx/img.XXXXXX")
-	cp "$k8s_bin/kube-proxy" "$kind_node_dir/images/iptables-wrapper" "$d/"
+	cp "$bin" "$d/$(basename "$dst")"
+	cp "$kind_node_dir/images/iptables-wrapper" "$d/"
 	cat >"$d/Dockerfile" <<DOCKERFILE
 FROM $base_proxy
-COPY kube-proxy /usr/local/bin/kube-proxy
+COPY $(basename "$dst") $dst
 COPY iptables-wrapper /usr/sbin/iptables-wrapper
 RUN for c in iptables iptables-save iptables-restore ip6tables ip6tables-save ip6tables-restore; do \
       ln -sf iptables-wrapper /usr/sbin/\$c; done
-ENTRYPOINT ["/usr/local/bin/kube-proxy"]
+ENTRYPOINT ["$dst"]
 DOCKERFILE
 	build_image "$tag" "$d"
 	rm -rf "$d"
@@ -127,13 +136,16 @@ stage_images() {
 	local images img name
 	images=$("$k8s_bin/kubeadm" config images list --kubernetes-version "$KUBERNETES_VERSION")
 	images+=$'\n'"registry.k8s.io/metrics-server/metrics-server:$METRICS_SERVER_VERSION"
+	# the pod network and NetworkPolicy enforcer (files/kind/manifests/default-cni.yaml)
+	images+=$'\n'"restaurants.local/flannel:$FLANNEL_VERSION"
+	images+=$'\n'"restaurants.local/kube-network-policies:$KUBE_NETWORK_POLICIES_VERSION"
 	for img in $images; do
 		name=${img##*/}
 		name=${name%%:*}
 		case "$name" in
 		kube-apiserver | kube-controller-manager | kube-scheduler)
 			scratch_image "$img" "$k8s_bin/$name" "/usr/local/bin/$name" ;;
-		kube-proxy) proxy_image "$img" ;;
+		kube-proxy) debian_image "$img" "$k8s_bin/kube-proxy" /usr/local/bin/kube-proxy ;;
 		etcd)
 			[ "${img##*:}" = "$ETCD_IMAGE_TAG" ] || die "kubeadm wants $img but versions.env builds etcd $ETCD_IMAGE_TAG"
 			scratch_image "$img" "$(bindir etcd "$ETCD_VERSION")/etcd" /usr/local/bin/etcd ;;
@@ -145,6 +157,10 @@ stage_images() {
 			scratch_image "$img" "$(bindir pause "$PAUSE_VERSION")/pause" /pause ;;
 		metrics-server)
 			scratch_image "$img" "$(bindir metrics-server "$METRICS_SERVER_VERSION")/metrics-server" /metrics-server ;;
+		flannel)
+			debian_image "$img" "$(patched_bindir flannel "$FLANNEL_VERSION")/flanneld" /usr/local/bin/flanneld ;;
+		kube-network-policies)
+			scratch_image "$img" "$(patched_bindir kube-network-policies "$KUBE_NETWORK_POLICIES_VERSION")/kube-network-policies" /bin/netpol ;;
 		*) die "kubeadm wants image $img, which this build does not know how to make" ;;
 		esac
 		docker save -o "$ctx/images/$name.tar" "$img"
@@ -165,7 +181,9 @@ stage_node() {
 	cp -r "$kind_node_dir/files" "$ctx/node/files"
 	chmod -R u+w "$ctx/node"
 	sed -i -e "s/@PAUSE_VERSION@/$PAUSE_VERSION/" "$ctx/node/files/etc/containerd/config.toml"
-	sed -i -e "s/@KUBERNETES_VERSION@/$KUBERNETES_VERSION/" "$ctx/node/files/kind/manifests/default-cni.yaml"
+	sed -i -e "s/@FLANNEL_VERSION@/$FLANNEL_VERSION/" -e "s/@KUBE_NETWORK_POLICIES_VERSION@/$KUBE_NETWORK_POLICIES_VERSION/" \
+		"$ctx/node/files/kind/manifests/default-cni.yaml"
+	if grep -n '@[A-Z_]*@' "$ctx/node/files/kind/manifests/default-cni.yaml" >&2; then die "placeholders left in default-cni.yaml"; fi
 	echo -n "$KUBERNETES_VERSION" >"$ctx/node/files/kind/version"
 	cp "$k8s_bin/kubeadm" "$k8s_bin/kubelet" "$k8s_bin/kubectl" "$(bindir crictl "$CRICTL_VERSION")/crictl" "$wrapper" "$ctx/node/bin/"
 	cp "$kind_node_dir/Dockerfile" "$ctx/node/Dockerfile"

@@ -48,6 +48,7 @@ need_hint() {
 	docker) echo "run hack/docker-engine.sh (installs and starts Debian's docker.io)" ;;
 	debootstrap) echo "apt-get install debootstrap" ;;
 	jq) echo "apt-get install jq" ;;
+	patch) echo "apt-get install patch" ;;
 	*) echo "install it with your package manager" ;;
 	esac
 }

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
@@ -39,13 +40,20 @@ func up(ctx context.Context, o options, stdout, log io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return err
+	}
+	if err := setWorkers(cfg, o.workers); err != nil {
+		return err
+	}
 	p := newProvider()
-	reuse, err := reusable(ctx, p, o.name, log)
+	reuse, err := reusable(ctx, p, o.name, workerCount(cfg), log)
 	if err != nil {
 		return err
 	}
 	if !reuse {
-		if err := create(ctx, p, o, h, log); err != nil {
+		if err := create(ctx, p, cfg, o, h, log); err != nil {
 			return err
 		}
 	}
@@ -81,14 +89,26 @@ func up(ctx context.Context, o options, stdout, log io.Writer) error {
 	return nil
 }
 
-// reusable reports whether a cluster of that name exists and answers with a
-// Ready node; an unhealthy one is deleted.
-func reusable(ctx context.Context, p *cluster.Provider, name string, log io.Writer) (bool, error) {
+// reusable reports whether a cluster of that name exists with that many
+// workers and answers with Ready nodes; an unhealthy one, or one with
+// another number of workers, is deleted.
+func reusable(ctx context.Context, p *cluster.Provider, name string, workers int, log io.Writer) (bool, error) {
 	names, err := p.List()
 	if err != nil {
 		return false, fmt.Errorf("listing kind clusters: %w", err)
 	}
 	if !slices.Contains(names, name) {
+		return false, nil
+	}
+	have, err := clusterWorkers(p, name)
+	if err != nil {
+		return false, err
+	}
+	if have != workers {
+		step(log, fmt.Sprintf("cluster %q has %d workers, %d wanted: recreating it", name, have, workers))
+		if err := p.Delete(name, ""); err != nil {
+			return false, fmt.Errorf("deleting cluster %q: %w", name, err)
+		}
 		return false, nil
 	}
 	cs, err := clientset(p, name)
@@ -97,7 +117,7 @@ func reusable(ctx context.Context, p *cluster.Provider, name string, log io.Writ
 		err = waitNodesReady(checkCtx, cs)
 		cancel()
 		if err == nil {
-			step(log, fmt.Sprintf("cluster %q exists and its node is Ready: reusing it", name))
+			step(log, fmt.Sprintf("cluster %q exists with %d workers and its nodes are Ready: reusing it", name, workers))
 			return true, nil
 		}
 	}
@@ -108,11 +128,26 @@ func reusable(ctx context.Context, p *cluster.Provider, name string, log io.Writ
 	return false, nil
 }
 
-func create(ctx context.Context, p *cluster.Provider, o options, h hostInfo, log io.Writer) error {
-	cfg, err := loadConfig(o.config)
+// clusterWorkers counts the worker nodes (containers) of a kind cluster.
+func clusterWorkers(p *cluster.Provider, name string) (int, error) {
+	all, err := p.ListNodes(name)
 	if err != nil {
-		return err
+		return 0, fmt.Errorf("listing nodes of cluster %q: %w", name, err)
 	}
+	n := 0
+	for _, node := range all {
+		role, err := node.Role()
+		if err != nil {
+			return 0, fmt.Errorf("role of node %s: %w", node, err)
+		}
+		if role == "worker" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func create(ctx context.Context, p *cluster.Provider, cfg *v1alpha4.Cluster, o options, h hostInfo, log io.Writer) error {
 	for _, note := range adaptConfig(cfg, h) {
 		step(log, note)
 	}
@@ -120,7 +155,7 @@ func create(ctx context.Context, p *cluster.Provider, o options, h hostInfo, log
 	if err != nil {
 		return err
 	}
-	step(log, fmt.Sprintf("creating cluster %q with node image %s", o.name, short(image)))
+	step(log, fmt.Sprintf("creating cluster %q (1 control-plane node, %d workers) with node image %s", o.name, workerCount(cfg), short(image)))
 	if err := p.Create(o.name,
 		cluster.CreateWithV1Alpha4Config(cfg),
 		cluster.CreateWithNodeImage(image),

@@ -55,6 +55,52 @@ func parseConfig(raw []byte) (*v1alpha4.Cluster, error) {
 	return &cfg, nil
 }
 
+// setWorkers makes cfg one control-plane node and n workers (n < 0 leaves
+// cfg as it is). The first control-plane node of cfg is kept, with its
+// settings; workers copy the first worker's settings when cfg has one.
+func setWorkers(cfg *v1alpha4.Cluster, n int) error {
+	if n < 0 {
+		return nil
+	}
+	var cp, worker *v1alpha4.Node
+	for i := range cfg.Nodes {
+		switch cfg.Nodes[i].Role {
+		case v1alpha4.ControlPlaneRole:
+			if cp == nil {
+				cp = &cfg.Nodes[i]
+			}
+		case v1alpha4.WorkerRole:
+			if worker == nil {
+				worker = &cfg.Nodes[i]
+			}
+		}
+	}
+	if cp == nil {
+		return fmt.Errorf("kind config has no control-plane node")
+	}
+	nodes := []v1alpha4.Node{*cp}
+	for range n {
+		w := v1alpha4.Node{Role: v1alpha4.WorkerRole}
+		if worker != nil {
+			w = *worker
+		}
+		nodes = append(nodes, w)
+	}
+	cfg.Nodes = nodes
+	return nil
+}
+
+// workerCount is the number of worker nodes in cfg.
+func workerCount(cfg *v1alpha4.Cluster) int {
+	n := 0
+	for _, node := range cfg.Nodes {
+		if node.Role == v1alpha4.WorkerRole {
+			n++
+		}
+	}
+	return n
+}
+
 // adaptConfig adds what the host needs to cfg and returns one line per
 // change, for the log.
 func adaptConfig(cfg *v1alpha4.Cluster, h hostInfo) []string {

@@ -18,8 +18,8 @@ func TestRepositoryConfigParses(t *testing.T) {
 	if cfg.Name != "restaurants" {
 		t.Errorf("cluster name = %q, want restaurants", cfg.Name)
 	}
-	if len(cfg.Nodes) != 1 || cfg.Nodes[0].Role != "control-plane" {
-		t.Errorf("nodes = %+v, want one control-plane node", cfg.Nodes)
+	if len(cfg.Nodes) != 3 || cfg.Nodes[0].Role != "control-plane" || workerCount(cfg) != 2 {
+		t.Errorf("nodes = %+v, want one control-plane node and two workers", cfg.Nodes)
 	}
 	if len(cfg.KubeadmConfigPatches) != 0 {
 		t.Errorf("k8s/kind.yaml carries host adaptations: %q", cfg.KubeadmConfigPatches)
@@ -69,5 +69,38 @@ func TestBoundingHas(t *testing.T) {
 	}
 	if _, err := boundingHas("CapBnd:\tzz\n", capSysResource); err == nil {
 		t.Error("bad CapBnd: want an error")
+	}
+}
+
+func TestSetWorkers(t *testing.T) {
+	const raw = "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n" +
+		"  - role: control-plane\n    labels: {cp: \"yes\"}\n" +
+		"  - role: worker\n    labels: {pool: a}\n  - role: worker\n"
+	for _, tc := range []struct {
+		n, nodes, workers int
+	}{{-1, 3, 2}, {0, 1, 0}, {1, 2, 1}, {4, 5, 4}} {
+		cfg, err := parseConfig([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := setWorkers(cfg, tc.n); err != nil {
+			t.Fatalf("setWorkers(%d): %v", tc.n, err)
+		}
+		if len(cfg.Nodes) != tc.nodes || workerCount(cfg) != tc.workers {
+			t.Errorf("setWorkers(%d): %d nodes, %d workers; want %d, %d", tc.n, len(cfg.Nodes), workerCount(cfg), tc.nodes, tc.workers)
+		}
+		if cfg.Nodes[0].Role != "control-plane" || cfg.Nodes[0].Labels["cp"] != "yes" {
+			t.Errorf("setWorkers(%d): first node %+v, want the config's control-plane node", tc.n, cfg.Nodes[0])
+		}
+		if tc.n > 0 && cfg.Nodes[len(cfg.Nodes)-1].Labels["pool"] != "a" {
+			t.Errorf("setWorkers(%d): workers %+v do not copy the first worker's settings", tc.n, cfg.Nodes[1:])
+		}
+	}
+	cfg, err := parseConfig([]byte("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: worker\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := setWorkers(cfg, 1); err == nil {
+		t.Error("config without a control-plane node: want an error")
 	}
 }

@@ -1,8 +1,9 @@
 // Command kind creates and deletes the restaurants kind cluster with the
 // sigs.k8s.io/kind library, on hosts with or without a container registry.
 //
-//	go run ./hack/kind up      create the cluster (or reuse a healthy one), install
-//	                           metrics-server, print the node and kube-system pods
+//	go run ./hack/kind up      create the cluster (or reuse a healthy one with the
+//	                           same nodes), install metrics-server, print the nodes
+//	                           and kube-system pods; -workers N sets the workers
 //	go run ./hack/kind down    delete the cluster
 //	go run ./hack/kind image   print the node image "up" would use, building it
 //	                           locally (hack/kind-node) when kindest/node cannot run
@@ -52,6 +53,8 @@ type options struct {
 	nodeBuild  string
 	wait       time.Duration
 	kubeconfig string
+	// workers is the number of worker nodes; -1 keeps the config's nodes.
+	workers int
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -71,7 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.config, "config", "k8s/kind.yaml", "kind cluster configuration file")
 	fs.StringVar(&o.image, "image", "", "node image to use (default: kindest/node when it can be pulled and run here, else the locally built one)")
 	fs.StringVar(&o.nodeBuild, "node-build", "hack/kind-node/build.sh", "script that builds the local node image and prints its reference last")
-	fs.DurationVar(&o.wait, "wait", 5*time.Minute, "how long to wait for the cluster to become ready")
+	fs.DurationVar(&o.wait, "wait", 8*time.Minute, "how long to wait for the cluster to become ready")
+	fs.IntVar(&o.workers, "workers", -1, "worker nodes beside the control plane (0: one node that runs everything; -1: as the config file says)")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file to update (default: kind's, $KUBECONFIG or ~/.kube/config)")
 	if err := envflag.Parse(fs, envPrefix, rest, os.LookupEnv); err != nil {
 		return err
@@ -98,8 +102,9 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage: go run ./hack/kind COMMAND [flags]
 
 commands:
-  up      create the kind cluster (or reuse a healthy one), install metrics-server,
-          wait until it is ready and print the node and the kube-system pods
+  up      create the kind cluster (or reuse a healthy one with the same nodes),
+          install metrics-server, wait until it is ready and print the nodes and
+          the kube-system pods (-workers N: N workers beside the control plane)
   down    delete the kind cluster
   image   print the node image "up" uses (builds the local one if needed)
   kind    run the kind command line (e.g. kind load docker-image IMAGE --name restaurants)

@@ -30,6 +30,7 @@ func waitHealthy(ctx context.Context, cs kubernetes.Interface, timeout time.Dura
 		{"nodes Ready", waitNodesReady},
 		{"CoreDNS Running", podsRunning("k8s-app=kube-dns")},
 		{"kube-proxy Running", podsRunning("k8s-app=kube-proxy")},
+		{"kube-system DaemonSets on every node", daemonSetsAvailable("kube-system")},
 		{"metrics-server available", deploymentAvailable("kube-system", "metrics-server")},
 		{"metrics API answering", waitNodeMetrics},
 	}
@@ -119,6 +120,35 @@ func podReady(p corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// daemonSetsAvailable waits until every DaemonSet in ns (kube-proxy, the
+// pod network, the NetworkPolicy enforcer) has an available pod on each
+// node it is meant for.
+func daemonSetsAvailable(ns string) func(context.Context, kubernetes.Interface) error {
+	return func(ctx context.Context, cs kubernetes.Interface) error {
+		return poll(ctx, func(ctx context.Context) (bool, error) {
+			list, err := cs.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, err
+			}
+			for _, d := range list.Items {
+				if msg := daemonSetShort(d); msg != "" {
+					return false, fmt.Errorf("%s", msg)
+				}
+			}
+			return true, nil
+		})
+	}
+}
+
+// daemonSetShort says why a DaemonSet is not fully available, or "".
+func daemonSetShort(d appsv1.DaemonSet) string {
+	s := d.Status
+	if s.ObservedGeneration < d.Generation || s.DesiredNumberScheduled == 0 || s.NumberAvailable < s.DesiredNumberScheduled || s.UpdatedNumberScheduled < s.DesiredNumberScheduled {
+		return fmt.Sprintf("daemonset %s/%s: %d of %d pods available, %d updated", d.Namespace, d.Name, s.NumberAvailable, s.DesiredNumberScheduled, s.UpdatedNumberScheduled)
+	}
+	return ""
 }
 
 func deploymentAvailable(ns, name string) func(context.Context, kubernetes.Interface) error {

@@ -120,3 +120,30 @@ func TestShort(t *testing.T) {
 		t.Errorf("short = %q", got)
 	}
 }
+
+func daemonSet(name string, desired, available, updated int32) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system", Generation: 1},
+		Status: appsv1.DaemonSetStatus{
+			ObservedGeneration: 1, DesiredNumberScheduled: desired,
+			NumberAvailable: available, UpdatedNumberScheduled: updated,
+		},
+	}
+}
+
+func TestDaemonSetsAvailable(t *testing.T) {
+	check := daemonSetsAvailable("kube-system")
+	if err := check(shortCtx(t), fake.NewClientset(daemonSet("kube-proxy", 3, 3, 3), daemonSet("kube-flannel-ds", 3, 3, 3))); err != nil {
+		t.Errorf("all available: %v", err)
+	}
+	for name, ds := range map[string]*appsv1.DaemonSet{
+		"one node missing": daemonSet("kube-flannel-ds", 3, 2, 3),
+		"old pods":         daemonSet("kube-flannel-ds", 3, 3, 2),
+		"nothing desired":  daemonSet("kube-flannel-ds", 0, 0, 0),
+	} {
+		err := check(shortCtx(t), fake.NewClientset(daemonSet("kube-proxy", 3, 3, 3), ds))
+		if err == nil || !strings.Contains(err.Error(), "kube-flannel-ds") {
+			t.Errorf("%s: err = %v, want one naming kube-flannel-ds", name, err)
+		}
+	}
+}

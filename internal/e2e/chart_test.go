@@ -35,6 +35,8 @@ type chartConfig struct {
 	hpaLoad     time.Duration // RESTAURANTS_E2E_HPA_LOAD: in-cluster load that must scale the relay out
 	upgradeLoad time.Duration // RESTAURANTS_E2E_UPGRADE_LOAD: in-cluster load during helm upgrade
 	podLossLoad time.Duration // RESTAURANTS_E2E_POD_LOSS_LOAD: in-cluster load while a pod is deleted
+	drainLoad   time.Duration // RESTAURANTS_E2E_DRAIN_LOAD: in-cluster load while a worker is drained
+	nodeLoss    time.Duration // RESTAURANTS_E2E_NODE_LOSS_LOAD: in-cluster load while a worker is lost
 	extraSet    []string      // RESTAURANTS_E2E_SET: more --set values for helm install, comma-separated
 }
 
@@ -45,9 +47,13 @@ const (
 	chartStandIn   = "restaurants-menu-api" // Deployment and Service of the stand-in upstream
 	chartHTTPPort  = 8000
 	chartAdminPort = 9090
-	// chartMaxReplicas caps the HPA so that a rolling update's surge pod
-	// still fits the single 2-core kind node's CPU requests.
-	chartMaxReplicas   = 4
+	// chartMaxReplicas caps the HPA: the kind nodes share the machine's
+	// cores, and more replicas only divide them further.
+	chartMaxReplicas = 6
+	// chartDrainReplicas is the floor set for the drain and the node loss:
+	// two relay pods on each of two workers, so that a drain must meet the
+	// disruption budget's refusal.
+	chartDrainReplicas = 4
 	chartRelaySelector = "app.kubernetes.io/instance=" + chartRelease + ",app.kubernetes.io/component=relay"
 )
 
@@ -81,9 +87,11 @@ func chartConfigFromEnv(t *testing.T) chartConfig {
 		conns:       20,
 		ttl:         10 * time.Second,
 		forwardLoad: dur("RESTAURANTS_E2E_FORWARD_LOAD", 20*time.Second),
-		hpaLoad:     dur("RESTAURANTS_E2E_HPA_LOAD", 150*time.Second),
-		upgradeLoad: dur("RESTAURANTS_E2E_UPGRADE_LOAD", 120*time.Second),
-		podLossLoad: dur("RESTAURANTS_E2E_POD_LOSS_LOAD", 60*time.Second),
+		hpaLoad:     dur("RESTAURANTS_E2E_HPA_LOAD", 120*time.Second),
+		upgradeLoad: dur("RESTAURANTS_E2E_UPGRADE_LOAD", 150*time.Second),
+		podLossLoad: dur("RESTAURANTS_E2E_POD_LOSS_LOAD", 50*time.Second),
+		drainLoad:   dur("RESTAURANTS_E2E_DRAIN_LOAD", 150*time.Second),
+		nodeLoss:    dur("RESTAURANTS_E2E_NODE_LOSS_LOAD", 150*time.Second),
 		extraSet:    strings.FieldsFunc(os.Getenv("RESTAURANTS_E2E_SET"), func(r rune) bool { return r == ',' }),
 	}
 }
@@ -109,15 +117,19 @@ func chartUpstreamBound(replicas, keys int, d, ttl time.Duration) int {
 
 // TestChartOnKind installs the chart on the kind cluster (make kind-up) and
 // puts it through what production does to it: helm test, load through a
-// port-forward and in the cluster, HPA scale-out, a rolling upgrade and the
-// loss of a pod under load, each with zero failed requests.
+// port-forward and in the cluster, HPA scale-out, a rolling upgrade, the
+// loss of a pod and the drain of a worker under load, each with zero failed
+// requests; the loss of a worker under load, measured; and the chart's
+// NetworkPolicy, enforced. The stages that need two workers are skipped on
+// a single-node cluster (KIND_WORKERS=0).
 func TestChartOnKind(t *testing.T) {
 	cfg := chartConfigFromEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
 	r := newChartRun(t, []string{
-		"cluster", "images", "helm install", "helm test", "in-cluster load + HPA",
+		"cluster", "images", "helm install", "spread over workers", "helm test", "in-cluster load + HPA",
 		"port-forward load", "rolling upgrade under load", "pod loss under load",
+		"drain under load", "node loss under load", "NetworkPolicy enforced",
 	})
 	root := chartRepoRoot(t)
 	work := t.TempDir()
@@ -125,9 +137,10 @@ func TestChartOnKind(t *testing.T) {
 	keys := len(chartKeys)
 
 	var (
-		c    testCluster
-		cs   kubernetes.Interface
-		helm chartHelm
+		c       testCluster
+		cs      kubernetes.Interface
+		helm    chartHelm
+		workers []corev1.Node
 	)
 	r.stage("cluster", func() string {
 		c = connect(t)
@@ -150,7 +163,12 @@ func TestChartOnKind(t *testing.T) {
 		}
 		kc.Close()
 		helm = chartHelm{root: root, kubeconfig: kc.Name(), namespace: ns}
-		return fmt.Sprintf("kind cluster %q: node Ready, metrics API answering", c.name)
+		all, w, err := clusterNodes(ctx, cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		workers = w
+		return fmt.Sprintf("kind cluster %q: %d nodes Ready (%d workers), metrics API answering for each", c.name, len(all), len(workers))
 	})
 	r.diagnose = func() { chartDiagnose(t, cs, ns) }
 
@@ -219,6 +237,17 @@ func TestChartOnKind(t *testing.T) {
 		return fmt.Sprintf("rolled out in %s: %d relay pods Ready, stand-in Ready", time.Since(begin).Round(100*time.Millisecond), len(pods))
 	})
 
+	nodes := chartNodes{t: t, r: r, cs: cs, ns: ns, cluster: c.name, helm: helm}
+	multiNode := len(workers) >= 2
+	const needWorkers = "needs two workers (KIND_WORKERS >= 2)"
+	if multiNode {
+		r.stage("spread over workers", func() string {
+			return "Ready relay pods per node: " + nodes.checkSpread(ctx, workers)
+		})
+	} else {
+		r.skip("spread over workers", needWorkers)
+	}
+
 	r.stage("helm test", func() string {
 		out, err := helm.run(ctx, "test", chartRelease, "--logs", "--timeout", "3m")
 		r.logf("helm test %s:\n%s", chartRelease, chartTail(out, 40))
@@ -242,6 +271,7 @@ func TestChartOnKind(t *testing.T) {
 		return ts
 	}()
 	jobs := chartJobs{t: t, r: r, cs: cs, ns: ns, image: cfg.image, conns: cfg.conns, ttl: cfg.ttl, targets: serviceTargets}
+	nodes.jobs = &jobs
 
 	r.stage("in-cluster load + HPA", func() string {
 		var before chartHPAState
@@ -439,6 +469,34 @@ func TestChartOnKind(t *testing.T) {
 		return fmt.Sprintf("recovered in %s; %d requests, 0 failed, %.0f req/s, p99 %.2f ms; %s",
 			recovery.Round(100*time.Millisecond), rep.Requests, rep.RequestsPerSecond, rep.Latency.P99, job.upstreamLine)
 	})
+
+	if multiNode {
+		r.stage("drain under load", func() string {
+			nodes.scaleTo(ctx, chartDrainReplicas)
+			if _, on := nodes.victim(ctx, workers); on < 2 {
+				r.logf("spread again first: %s", nodes.respread(ctx, workers))
+			}
+			return nodes.drain(ctx, workers, cfg.drainLoad)
+		})
+		r.stage("node loss under load", func() string {
+			return nodes.nodeLoss(ctx, workers, cfg.nodeLoss)
+		})
+	} else {
+		r.skip("drain under load", needWorkers)
+		r.skip("node loss under load", needWorkers)
+	}
+
+	name, err := enforcer(ctx, cs)
+	switch {
+	case err != nil:
+		r.stage("NetworkPolicy enforced", func() string { t.Fatal(err); return "" })
+	case name == "":
+		r.skip("NetworkPolicy enforced", "the cluster runs no NetworkPolicy enforcer (kube-network-policies or kindnet in kube-system)")
+	default:
+		r.stage("NetworkPolicy enforced", func() string {
+			return "enforced by " + name + ": " + nodes.networkPolicy(ctx, cfg.curlImage)
+		})
+	}
 }
 
 // chartWriteKubeconfig writes the kind cluster's kubeconfig (as kind
@@ -476,23 +534,41 @@ type chartJob struct {
 	stopTracking context.CancelFunc
 	tracked      chan struct{}
 	upstreamLine string // set by report
+	allowErrors  bool   // report counts failed requests instead of failing on them
 }
 
 // start creates the Job and begins tracking the relay pods that exist
 // while it runs (each new replica starts with an empty cache).
 func (js *chartJobs) start(ctx context.Context, name string, d time.Duration) *chartJob {
+	js.t.Helper()
+	return js.startJob(ctx, name, d, false)
+}
+
+// startAllowingErrors is start for a run in which some requests may fail
+// (the loss of a node): the load goes on whatever fails, and report
+// counts the failures instead of failing the test on them.
+func (js *chartJobs) startAllowingErrors(ctx context.Context, name string, d time.Duration) *chartJob {
+	js.t.Helper()
+	return js.startJob(ctx, name, d, true)
+}
+
+func (js *chartJobs) startJob(ctx context.Context, name string, d time.Duration, allowErrors bool) *chartJob {
 	t := js.t
 	t.Helper()
 	standIn, err := chartStandInRequests(ctx, js.cs, js.ns, chartStandIn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := chartLoadArgs(js.conns, d, js.targets)
+	maxErrors := 0
+	if allowErrors {
+		maxErrors = -1
+	}
+	args := chartLoadArgsMaxErrors(js.conns, d, maxErrors, js.targets)
 	if _, err := js.cs.BatchV1().Jobs(js.ns).Create(ctx, chartLoadJob(name, js.image, d, args), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating job %s: %v", name, err)
 	}
 	js.r.logf("job %s: loadtest %s", name, strings.Join(args, " "))
-	j := &chartJob{jobs: js, name: name, d: d, started: time.Now(), standIn: standIn, podsSeen: map[string]bool{}, tracked: make(chan struct{})}
+	j := &chartJob{jobs: js, name: name, d: d, started: time.Now(), standIn: standIn, podsSeen: map[string]bool{}, tracked: make(chan struct{}), allowErrors: allowErrors}
 	trackCtx, cancel := context.WithCancel(ctx)
 	j.stopTracking = cancel
 	go func() {
@@ -612,7 +688,7 @@ func (j *chartJob) report(ctx context.Context) *loadtest.Report {
 		t.Fatalf("job %s (%s): %v", j.name, why, err)
 	}
 	js.r.logf("job %s: %s", j.name, chartReportLine(rep))
-	if fails := chartFailures(rep); fails > 0 || !ok {
+	if fails := chartFailures(rep); (fails > 0 && !j.allowErrors) || !ok {
 		t.Fatalf("job %s (%s): %d failed requests: %s %v\n%s", j.name, why, fails, chartReportLine(rep), rep.ErrorKinds, chartTail(out, 5))
 	}
 	after, err := chartStandInRequests(ctx, js.cs, js.ns, chartStandIn)

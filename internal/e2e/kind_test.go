@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -76,19 +77,24 @@ func connect(t *testing.T) testCluster {
 	return testCluster{name: name, config: rc, cs: cs}
 }
 
-// TestKindCluster checks what make kind-up promises: a Ready node, CoreDNS
-// and kube-proxy running, the metrics API answering, and a pod from a locally
-// built image (kind load docker-image) serving HTTP through a Service and
-// through a port-forward.
+// TestKindCluster checks what make kind-up promises: every node Ready,
+// CoreDNS and kube-proxy running, the metrics API answering for every node,
+// and pods from a locally built image (kind load docker-image) on each
+// worker reaching each other directly, through Services and by DNS name
+// across nodes, and serving HTTP through a Service and a port-forward.
 func TestKindCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	c := connect(t)
 	logStage := stageLogger(t)
 
-	t.Run("NodeReady", func(t *testing.T) {
+	t.Run("NodesReady", func(t *testing.T) {
 		eventually(ctx, t, time.Minute, func(ctx context.Context) error { return nodesReady(ctx, c.cs) })
-		logStage("node Ready")
+		all, workers, err := clusterNodes(ctx, c.cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logStage(fmt.Sprintf("%d nodes Ready (%d workers)", len(all), len(workers)))
 	})
 	for _, sys := range []struct{ name, selector string }{
 		{"CoreDNS", "k8s-app=kube-dns"},
@@ -105,7 +111,7 @@ func TestKindCluster(t *testing.T) {
 		eventually(ctx, t, 3*time.Minute, func(ctx context.Context) error {
 			return nodeMetricsPresent(ctx, c.cs)
 		})
-		logStage("metrics API answers with node usage")
+		logStage("metrics API answers with the usage of every node")
 	})
 
 	image := buildHelloImage(ctx, t)
@@ -114,6 +120,9 @@ func TestKindCluster(t *testing.T) {
 	logStage("image loaded with kind load docker-image")
 
 	ns := createNamespace(ctx, t, c.cs)
+	t.Run("PodNetworkAcrossNodes", func(t *testing.T) {
+		checkPodNetwork(ctx, t, c.cs, ns, image, logStage)
+	})
 	deployHello(ctx, t, c.cs, ns, image)
 	logStage("hello Deployment available in " + ns)
 
@@ -227,15 +236,149 @@ func nodeMetricsPresent(ctx context.Context, cs kubernetes.Interface) error {
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return fmt.Errorf("decoding node metrics: %w", err)
 	}
-	if len(list.Items) == 0 {
-		return fmt.Errorf("metrics API lists no nodes")
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
 	}
+	usage := map[string]map[string]string{}
 	for _, it := range list.Items {
-		if it.Usage["cpu"] == "" || it.Usage["memory"] == "" {
-			return fmt.Errorf("node %s: usage %v lacks cpu or memory", it.Metadata.Name, it.Usage)
+		usage[it.Metadata.Name] = it.Usage
+	}
+	for _, n := range nodes.Items {
+		u, ok := usage[n.Name]
+		if !ok {
+			return fmt.Errorf("metrics API has no usage for node %s (it lists %d of %d nodes)", n.Name, len(list.Items), len(nodes.Items))
+		}
+		if u["cpu"] == "" || u["memory"] == "" {
+			return fmt.Errorf("node %s: usage %v lacks cpu or memory", n.Name, u)
 		}
 	}
 	return nil
+}
+
+// checkPodNetwork puts a hello server pod and a Service for it on every
+// workload node, then a client pod on each of those nodes that resolves
+// every Service's name and the API's through CoreDNS and fetches from every
+// server pod by its address (pod to pod, across nodes) and through its
+// Service (kube-proxy, across nodes). Every answer must come from the
+// server it was meant for.
+func checkPodNetwork(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, image string, logStage func(string)) {
+	nodes, err := workloadNodes(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, n := range nodes {
+		name := fmt.Sprintf("hello-%d", i)
+		labels := map[string]string{"app": "hello-net", "server": name}
+		spec := helloPodSpec(image)
+		spec.NodeSelector = map[string]string{corev1.LabelHostname: n.Labels[corev1.LabelHostname]}
+		spec.Containers[0].ReadinessProbe = &corev1.Probe{
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromString("http")}},
+			PeriodSeconds: 2,
+		}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}, Spec: spec}
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating pod %s: %v", name, err)
+		}
+		svc := &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.ServiceSpec{
+				Selector: map[string]string{"server": name},
+				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
+			},
+		}
+		if _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating Service %s: %v", name, err)
+		}
+	}
+	servers := make([]corev1.Pod, len(nodes))
+	eventually(ctx, t, 2*time.Minute, func(ctx context.Context) error {
+		for i := range nodes {
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("hello-%d", i), metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			if !podReady(*p) || p.Status.PodIP == "" {
+				return fmt.Errorf("server pod %s on %s is %s, not Ready; pods: %s", p.Name, p.Spec.NodeName, p.Status.Phase, podStates(ctx, cs, ns))
+			}
+			servers[i] = *p
+		}
+		return nil
+	})
+	var where []string
+	for _, p := range servers {
+		where = append(where, p.Name+"@"+p.Spec.NodeName+"="+p.Status.PodIP)
+	}
+	logStage("server pods Ready: " + strings.Join(where, ", "))
+
+	args := []string{"-lookup", "kubernetes.default.svc.cluster.local"}
+	want := map[string]string{} // URL -> the server that must answer it
+	var urls []string
+	for _, p := range servers {
+		args = append(args, "-lookup", p.Name+"."+ns+".svc.cluster.local")
+		direct := fmt.Sprintf("http://%s/", net.JoinHostPort(p.Status.PodIP, "8080"))
+		byName := fmt.Sprintf("http://%s.%s.svc.cluster.local/", p.Name, ns)
+		urls = append(urls, direct, byName)
+		want[direct], want[byName] = p.Name, p.Name
+	}
+	args = append(args, urls...)
+	clients := make([]string, len(nodes))
+	for j, n := range nodes {
+		clients[j] = fmt.Sprintf("client-%d", j)
+		spec := helloPodSpec(image, args...)
+		spec.RestartPolicy = corev1.RestartPolicyNever
+		spec.NodeSelector = map[string]string{corev1.LabelHostname: n.Labels[corev1.LabelHostname]}
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: clients[j]}, Spec: spec}
+		if _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating client pod %s: %v", clients[j], err)
+		}
+	}
+	for j, n := range nodes {
+		out := waitClient(ctx, t, cs, ns, clients[j])
+		answered := 0
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			verb, rest, _ := strings.Cut(line, " ")
+			target, result, ok := strings.Cut(rest, " => ")
+			if !ok {
+				continue
+			}
+			switch verb {
+			case "LOOKUP":
+				if net.ParseIP(strings.Split(result, ",")[0]) == nil {
+					t.Errorf("client on %s: DNS lookup of %s gave %q", n.Name, target, result)
+				}
+			case "GET":
+				if server := want[target]; result != greeting+" from "+server {
+					t.Errorf("client on %s: GET %s answered %q, want %q", n.Name, target, result, greeting+" from "+server)
+				}
+				answered++
+			}
+		}
+		if answered != len(urls) {
+			t.Fatalf("client on %s answered %d of %d URLs:\n%s", n.Name, answered, len(urls), out)
+		}
+		logStage(fmt.Sprintf("client on %s: DNS, %d pods directly and through their Services answered", n.Name, len(servers)))
+	}
+}
+
+// waitClient waits for a one-shot client pod to succeed and returns its
+// log; a failed pod fails the test with its log.
+func waitClient(ctx context.Context, t *testing.T, cs kubernetes.Interface, ns, name string) string {
+	t.Helper()
+	eventually(ctx, t, 3*time.Minute, func(ctx context.Context) error {
+		p, err := cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		switch p.Status.Phase {
+		case corev1.PodSucceeded:
+			return nil
+		case corev1.PodFailed:
+			t.Fatalf("client pod %s on %s failed:\n%s", name, p.Spec.NodeName, podLogs(ctx, cs, ns, name))
+		}
+		return fmt.Errorf("client pod %s is %s", name, p.Status.Phase)
+	})
+	return podLogs(ctx, cs, ns, name)
 }
 
 // buildHelloImage builds testdata/hello (static) into a FROM scratch image

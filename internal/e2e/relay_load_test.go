@@ -104,7 +104,13 @@ func (f *chartForward) close() error {
 // chartLoadArgs are the load tool's arguments for a bounded, closed-loop run
 // over the targets that fails (exit 1) on any error and prints JSON.
 func chartLoadArgs(conns int, d time.Duration, targets []string, extra ...string) []string {
-	args := []string{"-c", strconv.Itoa(conns), "-d", d.String(), "-timeout", "10s", "-json", "-progress", "never", "-max-errors", "0"}
+	return chartLoadArgsMaxErrors(conns, d, 0, targets, extra...)
+}
+
+// chartLoadArgsMaxErrors is chartLoadArgs with the number of errors the run
+// may have before it exits 1 (-1: any number).
+func chartLoadArgsMaxErrors(conns int, d time.Duration, maxErrors int, targets []string, extra ...string) []string {
+	args := []string{"-c", strconv.Itoa(conns), "-d", d.String(), "-timeout", "10s", "-json", "-progress", "never", "-max-errors", strconv.Itoa(maxErrors)}
 	return append(append(args, extra...), targets...)
 }
 
@@ -166,6 +172,11 @@ func chartLoadJob(name, image string, d time.Duration, args []string) *batchv1.J
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
+					// on the control plane: the load must outlive a drained or lost worker
+					NodeSelector: map[string]string{controlPlaneLabel: ""},
+					Tolerations: []corev1.Toleration{{
+						Key: controlPlaneLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
+					}},
 					RestartPolicy:                corev1.RestartPolicyNever,
 					AutomountServiceAccountToken: ptr.To(false),
 					EnableServiceLinks:           ptr.To(false),

@@ -20,7 +20,7 @@ import (
 // chartRow is one line of the summary table printed at the end of the run.
 type chartRow struct {
 	stage  string
-	result string // PASS, FAIL or "not run"
+	result string // PASS, FAIL, SKIP or "not run"
 	took   time.Duration
 	detail string
 }
@@ -87,6 +87,18 @@ func (r *chartRun) stage(name string, fn func() string) {
 	r.logf("--- stage %q passed in %s: %s", name, time.Since(begin).Round(100*time.Millisecond), detail)
 }
 
+// skip marks the named stage as skipped, with the reason, without running it.
+func (r *chartRun) skip(name, why string) {
+	r.t.Helper()
+	i := slices.IndexFunc(r.rows, func(row chartRow) bool { return row.stage == name })
+	if i < 0 {
+		r.rows = append(r.rows, chartRow{stage: name})
+		i = len(r.rows) - 1
+	}
+	r.rows[i].result, r.rows[i].detail = "SKIP", why
+	r.logf("--- stage %q skipped: %s", name, why)
+}
+
 // number records a measured value for the summary.
 func (r *chartRun) number(name, format string, args ...any) {
 	r.numbers = append(r.numbers, [2]string{name, fmt.Sprintf(format, args...)})
@@ -98,7 +110,7 @@ func (r *chartRun) summary() string {
 	fmt.Fprintf(&b, "| stage | result | time | detail |\n| --- | --- | ---: | --- |\n")
 	for _, row := range r.rows {
 		took := "-"
-		if row.result != "not run" {
+		if row.result != "not run" && row.result != "SKIP" {
 			took = row.took.Round(100 * time.Millisecond).String()
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", row.stage, row.result, took, row.detail)

@@ -21,11 +21,12 @@ func main() {
 		fmt.Println("pause.go", version)
 		return
 	}
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	// after Notify: once this is printed, a signal is handled, not fatal
 	if os.Getpid() != 1 {
 		fmt.Fprintln(os.Stderr, "Warning: pause should be the first process")
 	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGCHLD:
