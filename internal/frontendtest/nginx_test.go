@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/browsertest"
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
 
@@ -109,17 +110,6 @@ func startNginx(t *testing.T, dir, conf, addr string) {
 	}
 }
 
-// freeAddr returns a loopback address with a port free at the time.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestSameOriginBehindNginx: the page at / and the relay at /api/ behind
 // one nginx, configured as the README shows, with the relay's upstream at
 // the API's host root so that /api/restaurant is asked as
@@ -142,7 +132,7 @@ func TestSameOriginBehindNginx(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := freeAddr(t)
+	addr := loopbacktest.ClosedAddr(t)
 	server := readmeNginx(t)
 	server = replaceOnce(t, server, "listen 80;", "listen "+addr+";")
 	server = replaceOnce(t, server, "/srv/lunch-menu", site)
