@@ -10,7 +10,6 @@ import (
 	"maps"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +29,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
 	"github.com/scilifelab/restaurants/internal/redistest"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
 
@@ -190,12 +190,7 @@ func TestAlertsAndDashboardOnPrometheus(t *testing.T) {
 		t.FailNow()
 	}
 
-	standIn, err := menuapi.New(menuapi.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := httptest.NewServer(standIn)
-	t.Cleanup(upstream.Close)
+	_, upstream := relaytest.StandIn(t, menuapi.Options{Seed: 1})
 	shared := redistest.Start(t)
 	a, b := newRelay(t, "a", upstream.URL+"/api/"), newRelay(t, "b", upstream.URL+"/api/")
 	c := newRelay(t, "c", upstream.URL+"/api/", "--shared-cache", shared.URL())

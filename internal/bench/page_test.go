@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/scilifelab/restaurants/internal/app"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/report/reporttest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
@@ -22,12 +21,7 @@ import (
 // inProcessStandIn is the stand-in upstream served by this process.
 func inProcessStandIn(t *testing.T) *standIn {
 	t.Helper()
-	h, err := menuapi.New(menuapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	_, srv := relaytest.StandIn(t, menuapi.Options{})
 	return &standIn{addr: srv.Listener.Addr().String()}
 }
 
@@ -71,38 +65,12 @@ func startInProcessRelay(up *standIn, a relayArgs) (s *system, stop func() error
 	if err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, err := relaytest.Serve(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		ln.Close()
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a2, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		ln.Close()
-		adminLn.Close()
-		return nil, nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- a2.Serve(ctx, ln, adminLn) }()
-	stopped := false
-	var stopErr error
-	stop = func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			stopErr = <-done
-		}
-		return stopErr
-	}
-	admin := "http://" + adminLn.Addr().String()
-	return &system{name: SystemRelay, base: "http://" + ln.Addr().String(), upstream: up, flags: extra,
-		metricsURL: admin + "/metrics", adminURL: admin, pid: os.Getpid()}, stop, nil
+	return &system{name: SystemRelay, base: r.URL, upstream: up, flags: extra,
+		metricsURL: r.AdminURL + "/metrics", adminURL: r.AdminURL, pid: os.Getpid()}, r.Stop, nil
 }
 
 // The benchmark's report from a small real run: a short hot-key scenario

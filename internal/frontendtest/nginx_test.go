@@ -14,6 +14,8 @@ import (
 
 	"github.com/scilifelab/restaurants/internal/browsertest"
 	"github.com/scilifelab/restaurants/internal/loopbacktest"
+	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
 
@@ -116,8 +118,8 @@ func startNginx(t *testing.T, dir, conf, addr string) {
 // <host>/api/restaurant and nothing is rewritten. CORS is off in the relay:
 // one origin needs none.
 func TestSameOriginBehindNginx(t *testing.T) {
-	api, apiURL := standIn(t)
-	relayURL := startRelay(t, "--upstream", apiURL+"/", "--cors-origins", "", "--drain-delay", "0s")
+	api, apiSrv := relaytest.StandIn(t, menuapi.Options{})
+	relay := relaytest.Start(t, "--upstream", apiSrv.URL+"/", "--cors-origins", "", "--drain-delay", "0s")
 
 	dir := t.TempDir()
 	site := filepath.Join(dir, "site")
@@ -136,7 +138,7 @@ func TestSameOriginBehindNginx(t *testing.T) {
 	server := readmeNginx(t)
 	server = replaceOnce(t, server, "listen 80;", "listen "+addr+";")
 	server = replaceOnce(t, server, "/srv/lunch-menu", site)
-	server = replaceOnce(t, server, "http://127.0.0.1:8000", relayURL)
+	server = replaceOnce(t, server, "http://127.0.0.1:8000", relay.URL)
 	startNginx(t, dir, fmt.Sprintf(nginxMain, dir, server), addr)
 
 	b := browsertest.New(t)
