@@ -72,7 +72,7 @@ chart-lint: ## helm lint --strict with the defaults and with every optional part
 	$(HELM) lint --strict ./charts
 	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 --set ingress.enabled=true --set ingress.host=lunch.example.org --set ingress.tlsSecret=lunch-tls \
 	  --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true --set networkPolicy.enabled=true
-	$(HELM) lint --strict ./charts --set valkey.enabled=true --set sharedCache.timeout=80ms
+	$(HELM) lint --strict ./charts --set valkey.enabled=true --set sharedCache.timeout=80ms --set networkPolicy.enabled=true
 
 chart-test: ## render the chart with the Helm SDK and check it (no cluster, no Docker)
 	go test -race -count=1 ./charts/
