@@ -126,6 +126,7 @@ kind-e2e: ## the chart on kind: helm install+test, load, HPA and upgrade without
 # BENCH_FLAGS passes flags to the benchmark driver, e.g.
 #   make bench BENCH_FLAGS="-d 30s -rounds 3"        longer runs
 #   make bench BENCH_FLAGS="-scenarios hot,ttl1"     some scenarios only
+#   make bench BENCH_FLAGS="-scenarios flood,hang,cluster"   the upstream's protection only (about 4 min)
 #   make bench BENCH_FLAGS="-scenarios sweep"        only the sweep over connections and keys
 #   make bench BENCH_FLAGS="-sweep-c 20,200 -sweep-keys 13,1000 -sweep-d 10s"   another sweep
 #   make bench BENCH_FLAGS="-profile -keep"          save the relay's CPU/alloc profiles
@@ -136,16 +137,8 @@ BENCH_OUT   ?= $(BIN)/bench
 SECTION     ?= ttl1
 
 .PHONY: bench bench-screenshot
-bench: ## relay vs nginx proxy_cache vs bare net/http on 127.0.0.1, ratios from one run; tables, bench.json and the HTML report in bin/bench (about 7 min)
-	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
-	  echo "bench: nginx is not installed; installing nginx-light (Debian) as the reference proxy cache"; \
-	  if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  if command -v apt-get >/dev/null 2>&1 && { $$SUDO apt-get install -y nginx-light || { $$SUDO apt-get update && $$SUDO apt-get install -y nginx-light; }; }; then \
-	    echo "bench: nginx-light installed"; \
-	  else \
-	    echo "bench: could not install nginx-light (try: sudo apt-get install nginx-light); running without the nginx reference"; \
-	  fi; \
-	fi
+bench: ## relay vs nginx proxy_cache vs bare net/http on 127.0.0.1, ratios from one run; tables, bench.json and the HTML report in bin/bench (about 12 min)
+	@hack/test-deps.sh nginx:nginx-light redis-server:redis-server
 	$(GO) run ./hack/bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 
 bench-screenshot: ## PNG of one section's charts of the last bench report (SECTION=ttl1) in headless Chromium -> hack/bench/report.png

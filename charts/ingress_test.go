@@ -1,14 +1,10 @@
 package charts
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"maps"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -19,6 +15,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/app"
 	"github.com/scilifelab/restaurants/internal/menu"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 )
 
 func ingressValues(extra map[string]any) map[string]any {
@@ -157,12 +154,7 @@ func TestIngressBadValues(t *testing.T) {
 // name replaced by a stand-in on loopback) and asks what the Ingress
 // forwards: /api/restaurant and a menu, and the helm test's path.
 func TestIngressSettingsServeTheAPIPaths(t *testing.T) {
-	h, err := menuapi.New(menuapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(h)
-	defer api.Close()
+	_, api := relaytest.StandIn(t, menuapi.Options{})
 	e := env(relayContainer(t, render(t, map[string]any{"ingress": map[string]any{"enabled": true}, "menuApi": map[string]any{"enabled": true}})))
 	up, err := url.Parse(e["RESTAURANTS_UPSTREAM"])
 	if err != nil {
@@ -175,30 +167,8 @@ func TestIngressSettingsServeTheAPIPaths(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the relay refuses the chart's environment: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	cfg.DrainDelay = 0
-	a, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln, adminLn) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + ln.Addr().String()
+	base := relaytest.StartConfig(t, cfg).URL
 	resp, err := http.Get(base + "/api/restaurant")
 	if err != nil {
 		t.Fatal(err)

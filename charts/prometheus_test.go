@@ -9,9 +9,7 @@ import (
 	"io"
 	"maps"
 	"math"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +26,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/scilifelab/restaurants/internal/loadtest"
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
 	"github.com/scilifelab/restaurants/internal/redistest"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
 
@@ -190,12 +190,7 @@ func TestAlertsAndDashboardOnPrometheus(t *testing.T) {
 		t.FailNow()
 	}
 
-	standIn, err := menuapi.New(menuapi.Options{Seed: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	upstream := httptest.NewServer(standIn)
-	t.Cleanup(upstream.Close)
+	_, upstream := relaytest.StandIn(t, menuapi.Options{Seed: 1})
 	shared := redistest.Start(t)
 	a, b := newRelay(t, "a", upstream.URL+"/api/"), newRelay(t, "b", upstream.URL+"/api/")
 	c := newRelay(t, "c", upstream.URL+"/api/", "--shared-cache", shared.URL())
@@ -483,17 +478,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // relayProcess is a relay run as a process of its own (the test binary,
 // through relayMarker), on fixed loopback ports so that a restarted one is
 // the same scrape target.
@@ -506,7 +490,7 @@ type relayProcess struct {
 }
 
 func newRelay(t *testing.T, name, upstream string, extra ...string) *relayProcess {
-	listen, admin := freeAddr(t), freeAddr(t)
+	listen, admin := loopbacktest.ClosedAddr(t), loopbacktest.ClosedAddr(t)
 	r := &relayProcess{name: name, base: "http://" + listen, admin: admin, out: &syncBuffer{}, args: []string{
 		"--listen", listen, "--admin-listen", admin, "--upstream", upstream,
 		// Keys expire every second, so that the upstream is asked all the
@@ -613,7 +597,7 @@ func startPrometheus(t *testing.T, bin string, rules ruleGroups, targets ...stri
 	// A port free a moment ago may be taken by the time prometheus binds it:
 	// then it exits at once, and another port is tried.
 	for attempt := 1; ; attempt++ {
-		addr := freeAddr(t)
+		addr := loopbacktest.ClosedAddr(t)
 		out := &syncBuffer{}
 		cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 			"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test-deps.sh: install the Debian packages whose programs the tests run for
 # real, when they are missing (make test-deps; make test runs it first).
+# With program:package arguments it installs only those (make bench:
+# nginx:nginx-light redis-server:redis-server).
 #
 #   redis-server   the shared cache tier's engine (redis-server)
 #   prometheus     promtool for the alert rules' unit tests, and prometheus
@@ -19,6 +21,9 @@ say() { printf 'test-deps: %s\n' "$*" >&2; }
 
 # program:package pairs
 wanted=(redis-server:redis-server promtool:prometheus prometheus:prometheus chromium:chromium nginx:nginx-light)
+if [ $# -gt 0 ]; then
+	wanted=("$@")
+fi
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 
@@ -42,7 +47,7 @@ elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
 	sudo=(sudo)
 else
 	say "missing: ${missing[*]}; install them with: sudo apt-get install --no-install-recommends ${missing[*]}"
-	say "(the tests that need them skip until then)"
+	say "(the tests that need them skip until then, and make bench runs without them)"
 	$ci && exit 1
 	exit 0
 fi
@@ -52,7 +57,7 @@ if ! command -v apt-get >/dev/null 2>&1; then
 	exit 0
 fi
 
-say "installing ${missing[*]} (Debian packages the tests run)"
+say "installing ${missing[*]} (Debian packages the tests and the benchmark run)"
 # policy-rc.d 101: package scripts must not start redis or prometheus services.
 policy=/usr/sbin/policy-rc.d
 made_policy=false

@@ -48,6 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		duration  = fs.Duration("d", 10*time.Second, "length of one run")
 		rounds    = fs.Int("rounds", 2, "runs per system and scenario (alternating A B A B)")
 		ttlDur    = fs.Duration("ttl-d", 30*time.Second, "length of the TTL 1s run")
+		floodDur  = fs.Duration("flood-d", 10*time.Second, "length of one run of the flood scenario (each system runs without and with the flood)")
+		hangDur   = fs.Duration("hang-d", 20*time.Second, "how long the upstream hangs in the hang scenario (with 5 s steady before and 5 s after)")
+		clusterD  = fs.Duration("cluster-d", 30*time.Second, "length of one run of the three relays in the cluster scenario (without and with the shared tier)")
 		memDur    = fs.Duration("mem-d", 15*time.Second, "length of one distinct-key flood")
 		memMB     = fs.String("mem-cache-mb", "16,64", "cache sizes (MiB) of the memory scenario, comma separated")
 		sweepC    = fs.String("sweep-c", "20,200,2000", "connection counts of the sweep (at the fewest keys), comma separated")
@@ -137,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		RelayBin: relayBin, MenuAPIBin: menuBin, NginxBin: *nginx, NginxWorkers: runtime.NumCPU(),
 		BareBin: self, Dir: work, Connections: *conns, Duration: *duration, Rounds: *rounds,
 		RelayFlags: strings.Fields(*relayFlag), RelayEnv: strings.Fields(*relayEnv),
-		TTLDuration: *ttlDur, MemoryDuration: *memDur, MemoryCacheMB: sizes, Profile: *profile, Log: stderr,
+		TTLDuration: *ttlDur, FloodDuration: *floodDur, HangDuration: *hangDur, ClusterDuration: *clusterD, MemoryDuration: *memDur, MemoryCacheMB: sizes, Profile: *profile, Log: stderr,
 		SweepConnections: swConns, SweepKeys: swKeys, SweepDuration: *sweepDur,
 	}
 	if *bBin != "" || *bFlags != "" || *bEnv != "" {

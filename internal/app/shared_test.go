@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/proctest"
 	"github.com/scilifelab/restaurants/internal/redistest"
 )
@@ -433,7 +434,7 @@ func TestSharedTierBadURLOrUnreachable(t *testing.T) {
 	}{
 		{"redis://127.0.0.1:notaport", "shared cache disabled"},
 		{"memcached://127.0.0.1:11211", "shared cache disabled"},
-		{"redis://" + closedAddr(t), "not answering at start"},
+		{"redis://" + loopbacktest.ClosedAddr(t), "not answering at start"},
 	} {
 		r := startRelay(t, up, tc.url)
 		if code, _, _ := r.get(t, "/restaurant"); code != 200 {
@@ -470,9 +471,7 @@ func TestSharedTierLeaseHolderKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := listen(t)
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := loopbacktest.ClosedAddr(t)
 	cmd := exec.Command(exe, "--upstream", up.srv.URL+"/api/", "--shared-cache", rs.URL(), "--listen", addr,
 		"--admin-listen", "127.0.0.1:0", "--upstream-timeout", "3s", "--drain-delay", "0s", "--shared-cache-timeout", "1s")
 	cmd.Env = append(os.Environ(), relayMainMarker+"=1", "GOGC=100", "GOMEMLIMIT=off")
@@ -542,12 +541,4 @@ func TestSharedTierLeaseHolderKilled(t *testing.T) {
 	if n := survivor.counter(t, "restaurants_shared_cache_lease_waits_total"); n < 1 {
 		t.Errorf("the survivor did not wait for the lease (%v waits); its log:\n%s", n, survivor.logs.String())
 	}
-}
-
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln := listen(t)
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }

@@ -44,6 +44,10 @@ type Options struct {
 	Rounds   int
 	// TTLDuration is the length of the TTL-1s run (30s).
 	TTLDuration time.Duration
+	// FloodDuration is the length of one flood run (10s), HangDuration how
+	// long the upstream hangs (20s), ClusterDuration the length of one run
+	// of the three relays (30s).
+	FloodDuration, HangDuration, ClusterDuration time.Duration
 	// MemoryDuration is the length of one memory flood (20s); MemoryCacheMB the cache sizes tried.
 	MemoryDuration time.Duration
 	MemoryCacheMB  []int
@@ -58,6 +62,16 @@ type Options struct {
 	Profile bool
 	// Log receives progress lines.
 	Log io.Writer
+
+	// starter, when set, starts the stand-ins and relays instead of the
+	// binaries: servers in a test's own process.
+	starter starter
+}
+
+// starter starts the stand-ins and relays of a scenario.
+type starter interface {
+	standIn(ctx context.Context, e *env, name string, latency time.Duration, extra ...string) (*standIn, error)
+	relay(ctx context.Context, e *env, up *standIn, a relayArgs, v relayVariant) (*system, error)
 }
 
 // RelayVariant describes the second relay; an empty Bin means RelayBin.
@@ -69,17 +83,20 @@ type RelayVariant struct {
 
 // Scenario names.
 const (
-	ScenarioHot    = "hot"
-	ScenarioMixed  = "mixed"
-	ScenarioTTL    = "ttl1"
-	ScenarioSlow   = "slow"
-	ScenarioMemory = "memory"
-	ScenarioSweep  = "sweep"
+	ScenarioHot     = "hot"
+	ScenarioMixed   = "mixed"
+	ScenarioTTL     = "ttl1"
+	ScenarioSlow    = "slow"
+	ScenarioFlood   = "flood"
+	ScenarioHang    = "hang"
+	ScenarioCluster = "cluster"
+	ScenarioMemory  = "memory"
+	ScenarioSweep   = "sweep"
 )
 
 // ScenarioNames lists every scenario in the order they run.
 func ScenarioNames() []string {
-	return []string{ScenarioHot, ScenarioMixed, ScenarioTTL, ScenarioSlow, ScenarioMemory, ScenarioSweep}
+	return []string{ScenarioHot, ScenarioMixed, ScenarioTTL, ScenarioSlow, ScenarioFlood, ScenarioHang, ScenarioCluster, ScenarioMemory, ScenarioSweep}
 }
 
 // DefaultScenarios are the scenarios run when none are asked for.
@@ -98,7 +115,8 @@ func queryKeys() []string { return []string{"--forward-query", "--upstream-rate=
 
 // relayFlagsNote says so in the results.
 func relayFlagsNote() string {
-	return "relay flags per scenario: --upstream-rate=0 everywhere (nginx has no call budget); --forward-query too for query-string keys (memory, sweep), each only where the relay build has the flag"
+	return "relay flags per scenario: --upstream-rate=0 everywhere (nginx has no call budget) but in flood, which is about the budget and runs the defaults written out (--upstream-rate=5 --upstream-burst=20); " +
+		"--forward-query too for query-string keys (memory, sweep); --stale-while-revalidate=1s --upstream-timeout=5s in hang; --shared-cache in cluster; each only where the relay build has the flag"
 }
 
 // restaurantIDs are the stand-in's restaurants, read from its own data so
@@ -188,6 +206,11 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 			return nil, fmt.Errorf("unknown scenario %q (have %v)", name, ScenarioNames())
 		}
 	}
+	for name, d := range map[string]time.Duration{ScenarioFlood: o.FloodDuration, ScenarioHang: o.HangDuration, ScenarioCluster: o.ClusterDuration} {
+		if slices.Contains(want, name) && d <= 0 {
+			return nil, fmt.Errorf("scenario %s needs a duration > 0", name)
+		}
+	}
 	nginx, err := findNginx(o.NginxBin)
 	switch {
 	case err != nil && o.NginxBin != "":
@@ -210,6 +233,9 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 		}
 		res.Scenarios = append(res.Scenarios, *sr)
 		sr.writeTable(out, res.steadyP99())
+	}
+	if err := runGuards(ctx, o, want, nginx != "", res, out); err != nil {
+		return res, err
 	}
 	if slices.Contains(want, ScenarioMemory) {
 		mr, err := runMemory(ctx, o)

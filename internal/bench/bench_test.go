@@ -18,6 +18,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/loadtest"
 	"github.com/scilifelab/restaurants/internal/menu"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 )
 
 func TestParseVmRSS(t *testing.T) {
@@ -215,12 +216,7 @@ func TestFindNginxExplicitPath(t *testing.T) {
 // menu ask for the list and each restaurant the stand-in serves, and their
 // key counts (the bound on upstream calls) match.
 func TestScenariosFollowTheStandInsData(t *testing.T) {
-	h, err := menuapi.New(menuapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
+	_, srv := relaytest.StandIn(t, menuapi.Options{})
 	base := srv.URL + "/api"
 	resp, err := http.Get(base + "/restaurant")
 	if err != nil {

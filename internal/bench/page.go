@@ -25,6 +25,15 @@ func (r *Results) Page(title, subtitle string) *report.Page {
 	for _, sr := range r.Scenarios {
 		p.Sections = append(p.Sections, sr.section(steady))
 	}
+	if r.Flood != nil {
+		p.Sections = append(p.Sections, r.Flood.section())
+	}
+	if r.Hang != nil {
+		p.Sections = append(p.Sections, r.Hang.section(steady))
+	}
+	if r.Cluster != nil {
+		p.Sections = append(p.Sections, r.Cluster.section())
+	}
 	if r.Memory != nil {
 		h, rows := r.Memory.table()
 		p.Sections = append(p.Sections, report.Section{ID: ScenarioMemory, Title: "memory: " + r.Memory.title(),

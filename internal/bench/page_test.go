@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"io"
-	"log/slog"
-	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 
 	"github.com/scilifelab/restaurants/internal/app"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/report/reporttest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
@@ -22,12 +21,7 @@ import (
 // inProcessStandIn is the stand-in upstream served by this process.
 func inProcessStandIn(t *testing.T) *standIn {
 	t.Helper()
-	h, err := menuapi.New(menuapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	_, srv := relaytest.StandIn(t, menuapi.Options{})
 	return &standIn{addr: srv.Listener.Addr().String()}
 }
 
@@ -35,46 +29,48 @@ func inProcessStandIn(t *testing.T) *standIn {
 // the flags it knows of want (as the benchmark passes them).
 func inProcessRelay(t *testing.T, up *standIn, ttl time.Duration, want []string) *system {
 	t.Helper()
+	s, stop, err := startInProcessRelay(up, relayArgs{ttl: ttl, flags: want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	})
+	return s
+}
+
+// startInProcessRelay serves the relay in this process with a's settings
+// and the flags of a.flags it knows; stop ends it.
+func startInProcessRelay(up *standIn, a relayArgs) (s *system, stop func() error, err error) {
 	var usage strings.Builder
 	none := func(string) (string, bool) { return "", false }
 	_, _ = app.ParseFlags([]string{"-help"}, none, &usage)
 	known := parseFlagList(usage.String())
-	args := []string{"--upstream", "http://" + up.addr + "/api/", "--cache-ttl", ttl.String(), "--drain-delay=0", "--log-level=warn"}
+	args := []string{"--upstream", "http://" + up.addr + "/api/", "--cache-ttl", a.ttl.String(), "--drain-delay=0", "--log-level=warn"}
+	if a.negativeTTL > 0 {
+		args = append(args, "--negative-ttl", a.negativeTTL.String())
+	}
+	if a.upstreamTimeout > 0 {
+		args = append(args, "--upstream-timeout", a.upstreamTimeout.String())
+	}
 	var extra []string
-	for _, f := range want {
+	for _, f := range a.flags {
 		if known[flagName(f)] {
 			extra = append(extra, f)
 		}
 	}
 	cfg, err := app.ParseFlags(append(args, extra...), none, io.Discard)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, err := relaytest.Serve(cfg)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay: %v", err)
-		}
-	})
-	admin := "http://" + adminLn.Addr().String()
-	return &system{name: SystemRelay, base: "http://" + ln.Addr().String(), upstream: up, flags: extra,
-		metricsURL: admin + "/metrics", adminURL: admin}
+	return &system{name: SystemRelay, base: r.URL, upstream: up, flags: extra,
+		metricsURL: r.AdminURL + "/metrics", adminURL: r.AdminURL, pid: os.Getpid()}, r.Stop, nil
 }
 
 // The benchmark's report from a small real run: a short hot-key scenario

@@ -16,6 +16,9 @@ type Results struct {
 	Finished  time.Time        `json:"finished"`
 	Notes     []string         `json:"notes,omitempty"`
 	Scenarios []ScenarioResult `json:"scenarios"`
+	Flood     *FloodResult     `json:"flood,omitempty"`
+	Hang      *HangResult      `json:"hang,omitempty"`
+	Cluster   *ClusterResult   `json:"cluster,omitempty"`
 	Memory    *MemoryResult    `json:"memory,omitempty"`
 	Sweep     *SweepResult     `json:"sweep,omitempty"`
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/loadtest"
 )
 
 // Names of the systems under comparison.
@@ -35,6 +38,14 @@ type system struct {
 	cpu func() (time.Duration, error)
 	// check tells whether the server is still running (nil: always).
 	check func() error
+}
+
+// alive tells whether the server is still running.
+func (s *system) alive() error {
+	if s.check == nil {
+		return nil
+	}
+	return s.check()
 }
 
 // processSystem fills a system's CPU reading and liveness from its process.
@@ -102,7 +113,12 @@ type env struct {
 	dir   string
 	all   []*process
 	known map[string]map[string]bool // flags each relay binary knows
+	// stops are the stop functions of servers started in this process (tests).
+	stops []func()
 }
+
+// onStop runs f when the env stops its processes.
+func (e *env) onStop(f func()) { e.stops = append(e.stops, f) }
 
 func (e *env) track(p *process, err error) (*process, error) {
 	if p != nil {
@@ -125,14 +141,24 @@ func (e *env) stopAll() {
 		e.all[i].stop(5 * time.Second)
 	}
 	e.all = nil
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		e.stops[i]()
+	}
+	e.stops = nil
 }
 
-func (e *env) startStandIn(ctx context.Context, name string, latency time.Duration) (*standIn, error) {
+// startStandIn starts a stand-in upstream with the given latency and
+// extra flags (e.g. --slow-delay).
+func (e *env) startStandIn(ctx context.Context, name string, latency time.Duration, extra ...string) (*standIn, error) {
+	if e.opts.starter != nil {
+		return e.opts.starter.standIn(ctx, e, name, latency, extra...)
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	p, err := e.track(start(e.dir, name, e.opts.MenuAPIBin, "--listen", addr, "--latency", latency.String(), "--log-level", "warn"))
+	args := append([]string{"--listen", addr, "--latency", latency.String(), "--log-level", "warn"}, extra...)
+	p, err := e.track(start(e.dir, name, e.opts.MenuAPIBin, args...))
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +174,9 @@ type relayArgs struct {
 	negativeTTL time.Duration
 	cacheMB     int
 	keys        int // distinct keys the caches must hold (nginx's key zone)
+	// upstreamTimeout bounds one upstream call (the relay's
+	// --upstream-timeout, nginx's read and lock timeouts); 0 is 10 s.
+	upstreamTimeout time.Duration
 	// flags are the scenario's extra relay flags, each passed only to a
 	// relay that knows it (see knownFlags).
 	flags []string
@@ -173,6 +202,9 @@ func (e *env) variant(name string) relayVariant {
 }
 
 func (e *env) startRelay(ctx context.Context, up *standIn, a relayArgs, v relayVariant) (*system, error) {
+	if e.opts.starter != nil {
+		return e.opts.starter.relay(ctx, e, up, a, v)
+	}
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -187,6 +219,9 @@ func (e *env) startRelay(ctx context.Context, up *standIn, a relayArgs, v relayV
 		"--cache-ttl", a.ttl.String(), "--negative-ttl", a.negativeTTL.String(),
 		"--cache-max-mb", strconv.Itoa(a.cacheMB),
 		"--log-level", "warn", "--pprof",
+	}
+	if a.upstreamTimeout > 0 {
+		args = append(args, "--upstream-timeout", a.upstreamTimeout.String())
 	}
 	extra, err := e.supported(ctx, v, a.flags)
 	if err != nil {
@@ -245,7 +280,7 @@ func (e *env) startNginx(ctx context.Context, up *standIn, a relayArgs) (*system
 	p, err := e.track(startNginx(e.opts.NginxBin, e.dir, nginxParams{
 		Listen: addr, Upstream: up.addr, Workers: e.opts.NginxWorkers, CacheMB: max(a.cacheMB, 16),
 		KeysZoneMB: keysZoneMB(a.keys), OpenFiles: nginxOpenFiles(),
-		TTL: nginxSeconds(a.ttl), NegativeTTL: nginxSeconds(a.negativeTTL), UpstreamTimeout: "10s",
+		TTL: nginxSeconds(a.ttl), NegativeTTL: nginxSeconds(a.negativeTTL), UpstreamTimeout: nginxSeconds(cmp.Or(a.upstreamTimeout, 10*time.Second)),
 	}))
 	if err != nil {
 		return nil, err
@@ -276,3 +311,69 @@ func (e *env) startBare(ctx context.Context, body []byte) (*system, error) {
 	}
 	return processSystem(&system{name: SystemBare, base: "http://" + addr}, p), nil
 }
+
+// setFault switches the stand-in's failure mode (PUT /-/fault?mode=...).
+func (s *standIn) setFault(ctx context.Context, mode string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://"+s.addr+"/-/fault?mode="+mode, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("switching the stand-in to %s: %w", mode, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("switching the stand-in to %s: %s", mode, resp.Status)
+	}
+	return nil
+}
+
+// warm asks a caching system for each URL until it answers 200, so that
+// every key has a copy before a run is measured. A relay over its call
+// budget answers 503 for a while; warm waits and asks again, for a
+// minute at most.
+func warm(ctx context.Context, urls []string) error {
+	client := &http.Client{Timeout: 15 * time.Second}
+	deadline := time.Now().Add(time.Minute)
+	for _, u := range urls {
+		for {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := client.Do(req)
+			status := 0
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				status = resp.StatusCode
+			}
+			if status == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("warming %s: no 200 within a minute (status %d, %v)", u, status, err)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// urlsOf returns the targets' URLs.
+func urlsOf(ts []loadtest.Target) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.URL
+	}
+	return out
+}
+
+// metricsClient scrapes the relays' admin /metrics.
+func metricsClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }

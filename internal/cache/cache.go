@@ -347,7 +347,7 @@ func (c *Cache) join(key string, t upstream.Target, have *Entry, now time.Time) 
 		return nil, e, false, nil
 	}
 	if ks != nil && now.Before(ks.retryAt) {
-		wait := max(time.Second, ks.retryAt.Sub(now))
+		wait := ks.retryAt.Sub(now)
 		var ref *guard.Refusal
 		if errors.As(ks.lastErr, &ref) {
 			r := *ref
@@ -576,16 +576,16 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 			cancel()
 			c.guard.RateLimited(cl.Wait)
 			c.obs.Skipped(guard.RateLimited)
-			return loaded{err: &guard.Refusal{Reason: guard.RateLimited, RetryAfter: max(time.Second, cl.Wait)}}, true
+			return loaded{err: &guard.Refusal{Reason: guard.RateLimited, RetryAfter: max(time.Millisecond, cl.Wait)}}, true
 		case sharedcache.OverBudget:
 			cancel()
 			c.obs.Skipped(guard.Budget)
-			return loaded{err: &guard.Refusal{Reason: guard.Budget, RetryAfter: max(time.Second, cl.Wait)}}, true
+			return loaded{err: &guard.Refusal{Reason: guard.Budget, RetryAfter: max(time.Millisecond, cl.Wait)}}, true
 		default: // Failing
 			cancel()
 			c.obs.Skipped(guard.Failing)
 			cause := &upstream.Error{Outcome: upstream.Outcome(cl.Cause), Err: errors.New("failing for the cluster")}
-			return loaded{err: &guard.Refusal{Reason: guard.Failing, RetryAfter: max(time.Second, cl.Wait), Cause: cause}}, true
+			return loaded{err: &guard.Refusal{Reason: guard.Failing, RetryAfter: max(time.Millisecond, cl.Wait), Cause: cause}}, true
 		}
 	}
 	return loaded{}, false

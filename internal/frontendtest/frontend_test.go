@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,9 +12,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/scilifelab/restaurants/internal/app"
 	"github.com/scilifelab/restaurants/internal/browsertest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 )
 
 // page is a small front end: it asks for the list and one menu with fetch(),
@@ -73,53 +71,6 @@ func (r result) ok() bool {
 		r.MenuStatus == 200 && r.Title == "Svarta Räfven" && strings.HasPrefix(r.MapURL, "https://www.openstreetmap.org/#map=19/")
 }
 
-// standIn starts the stand-in API and returns it with its URL.
-func standIn(t *testing.T) (*menuapi.Handler, string) {
-	t.Helper()
-	h, err := menuapi.New(menuapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return h, srv.URL
-}
-
-// startRelay runs the relay (its real command-line settings and wiring) on
-// a loopback port and returns its base URL.
-func startRelay(t *testing.T, args ...string) string {
-	t.Helper()
-	cfg, err := app.ParseFlags(args, func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("relay: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
-}
-
 // load opens url in the browser and returns what the page wrote.
 func load(t *testing.T, b *browsertest.Browser, url string) result {
 	t.Helper()
@@ -148,7 +99,7 @@ func upstreamRequests(h *menuapi.Handler) uint64 { return h.Requests() }
 // with CORS off, or a list without the page's origin, the browser refuses
 // to hand the answers to the page, and the page says so.
 func TestCrossOriginPage(t *testing.T) {
-	api, apiURL := standIn(t)
+	api, apiSrv := relaytest.StandIn(t, menuapi.Options{})
 	pageSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, page)
@@ -169,9 +120,9 @@ func TestCrossOriginPage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := upstreamRequests(api)
-			args := append([]string{"--upstream", apiURL + "/api/", "--drain-delay", "0s"}, tc.cors...)
-			relayURL := startRelay(t, args...)
-			r := load(t, b, pageOrigin+"/?relay="+relayURL)
+			args := append([]string{"--upstream", apiSrv.URL + "/api/", "--drain-delay", "0s"}, tc.cors...)
+			relay := relaytest.Start(t, args...)
+			r := load(t, b, pageOrigin+"/?relay="+relay.URL)
 			if tc.reads {
 				if !r.ok() {
 					t.Fatalf("the page through the relay got %+v; want 18 restaurants, jons as %q, Svarta Räfven's menu", r, "Jöns Jacob ")

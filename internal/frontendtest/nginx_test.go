@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/browsertest"
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
+	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
 
@@ -109,25 +112,14 @@ func startNginx(t *testing.T, dir, conf, addr string) {
 	}
 }
 
-// freeAddr returns a loopback address with a port free at the time.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // TestSameOriginBehindNginx: the page at / and the relay at /api/ behind
 // one nginx, configured as the README shows, with the relay's upstream at
 // the API's host root so that /api/restaurant is asked as
 // <host>/api/restaurant and nothing is rewritten. CORS is off in the relay:
 // one origin needs none.
 func TestSameOriginBehindNginx(t *testing.T) {
-	api, apiURL := standIn(t)
-	relayURL := startRelay(t, "--upstream", apiURL+"/", "--cors-origins", "", "--drain-delay", "0s")
+	api, apiSrv := relaytest.StandIn(t, menuapi.Options{})
+	relay := relaytest.Start(t, "--upstream", apiSrv.URL+"/", "--cors-origins", "", "--drain-delay", "0s")
 
 	dir := t.TempDir()
 	site := filepath.Join(dir, "site")
@@ -142,11 +134,11 @@ func TestSameOriginBehindNginx(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := freeAddr(t)
+	addr := loopbacktest.ClosedAddr(t)
 	server := readmeNginx(t)
 	server = replaceOnce(t, server, "listen 80;", "listen "+addr+";")
 	server = replaceOnce(t, server, "/srv/lunch-menu", site)
-	server = replaceOnce(t, server, "http://127.0.0.1:8000", relayURL)
+	server = replaceOnce(t, server, "http://127.0.0.1:8000", relay.URL)
 	startNginx(t, dir, fmt.Sprintf(nginxMain, dir, server), addr)
 
 	b := browsertest.New(t)

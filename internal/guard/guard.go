@@ -34,7 +34,8 @@ const (
 // Refusal is the error of a call the guard did not let through.
 type Refusal struct {
 	Reason Reason
-	// RetryAfter is how long until a call may succeed, at least a second.
+	// RetryAfter is how long until a call may succeed; a Retry-After header
+	// rounds it up to whole seconds.
 	RetryAfter time.Duration
 	// Cause is the failure behind a Failing refusal.
 	Cause error
@@ -135,7 +136,7 @@ func (g *Guard) Check() error {
 		return nil
 	}
 	if left := time.Duration(until - g.now().UnixNano()); left > 0 {
-		return &Refusal{Reason: RateLimited, RetryAfter: atLeastASecond(left)}
+		return &Refusal{Reason: RateLimited, RetryAfter: left}
 	}
 	if g.rateLimitedUntil.CompareAndSwap(until, 0) {
 		g.log.Info("upstream rate-limit pause over; calling again")
@@ -171,7 +172,7 @@ func (g *Guard) Take(kind Kind) error {
 	}
 	g.refused++
 	wait := time.Duration((need - tokens) / float64(g.limiter.Limit()) * float64(time.Second))
-	return &Refusal{Reason: Budget, RetryAfter: atLeastASecond(wait)}
+	return &Refusal{Reason: Budget, RetryAfter: max(wait, time.Millisecond)}
 }
 
 // RateLimited records a 429: no call is made until d has passed.
@@ -189,10 +190,6 @@ func (g *Guard) RateLimited(d time.Duration) {
 			return
 		}
 	}
-}
-
-func atLeastASecond(d time.Duration) time.Duration {
-	return max(time.Second, d)
 }
 
 // Backoff is the per-key pause after failed calls: Min after the first

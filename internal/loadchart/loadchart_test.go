@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"image/png"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,58 +17,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/app"
 	"github.com/scilifelab/restaurants/internal/browsertest"
 	"github.com/scilifelab/restaurants/internal/loadtest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/report"
 	"github.com/scilifelab/restaurants/internal/report/reporttest"
 )
-
-// startRelay serves the relay in this process in front of the stand-in at
-// upstream and returns its base and admin URLs.
-func startRelay(t *testing.T, upstream string, flags ...string) (base, admin string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--upstream", upstream + "/api/", "--drain-delay=0", "--log-level=warn"}, flags...)
-	cfg, err := app.ParseFlags(args, func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("relay: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String(), "http://" + adminLn.Addr().String()
-}
-
-func standIn(t *testing.T) *httptest.Server {
-	t.Helper()
-	h, err := menuapi.New(menuapi.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
-}
 
 // runWant are the charts of a one-run page with -metrics.
 func runWant() []reporttest.Want {
@@ -89,12 +41,12 @@ func runWant() []reporttest.Want {
 // from the relay's metrics; and the check fails when a chart is removed
 // from the page or drawn empty.
 func TestLoadtestReportInBrowser(t *testing.T) {
-	up := standIn(t)
-	relay, admin := startRelay(t, up.URL, "--cache-ttl=1s")
+	_, up := relaytest.StandIn(t, menuapi.Options{})
+	relay := relaytest.Start(t, "--upstream", up.URL+"/api/", "--drain-delay=0", "--log-level=warn", "--cache-ttl=1s")
 	page := filepath.Join(t.TempDir(), "run.html")
 	var out, errOut bytes.Buffer
 	code := loadtest.Command{WriteHTML: WriteRunPage}.Main(context.Background(),
-		[]string{"-c", "4", "-d", "3s", "-metrics", admin + "/metrics", "-report", page, relay + "/restaurant/dufva", relay + "/restaurant"},
+		[]string{"-c", "4", "-d", "3s", "-metrics", relay.AdminURL + "/metrics", "-report", page, relay.URL + "/restaurant/dufva", relay.URL + "/restaurant"},
 		&out, &errOut, func(string) (string, bool) { return "", false })
 	if code != 0 {
 		t.Fatalf("loadtest exit %d: %s", code, errOut.String())

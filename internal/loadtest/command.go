@@ -67,6 +67,7 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		progress  = fs.String("progress", "auto", "live progress line on stderr each second: auto (when stderr is a terminal), always, never")
 		htmlOut   = fs.String("report", "", "also write an HTML report of the run to this file: latency spectrum, throughput, latency and errors over time, and upstream calls over time when -metrics is given")
 		ctlAddr   = fs.String("control", "", "while the run lasts, serve its progress (GET /progress, JSON) and an early end (POST /stop; the report covers what was done) on this address, e.g. :8089")
+		countHdr  = fs.String("count-header", "", "count the answers by this response header's values (e.g. X-Cache)")
 		hdrs      headers
 	)
 	fs.Var(&hdrs, "header", "request header \"Name: value\" (repeatable)")
@@ -106,6 +107,7 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		Timeout:     *timeout,
 		Insecure:    *insecure,
 		MetricsURL:  *metrics,
+		CountHeader: strings.TrimSpace(*countHdr),
 	}
 	if *htmlOut != "" && c.WriteHTML == nil {
 		fmt.Fprintln(stderr, "loadtest: -report: this build has no HTML report writer (the image's multi-call binary leaves it out to stay small); use cmd/loadtest (make build: bin/loadtest)")

@@ -125,32 +125,36 @@ func (c *conn) close() {
 var errRetry = errors.New("keep-alive connection closed by the server")
 
 // roundTrip writes the request and reads the whole answer, returning the
-// status code, the body size and whether the connection can be kept.
-func (c *conn) roundTrip(w wireRequest, req *http.Request, deadline time.Time) (code int, n int64, keep bool, err error) {
+// status code, the body size, the value of header (when named) and whether
+// the connection can be kept.
+func (c *conn) roundTrip(w wireRequest, req *http.Request, header string, deadline time.Time) (code int, n int64, hv string, keep bool, err error) {
 	if err := c.nc.SetDeadline(deadline); err != nil {
-		return 0, 0, false, err
+		return 0, 0, "", false, err
 	}
 	if _, err := c.nc.Write(w.raw); err != nil {
 		if c.reused {
-			return 0, 0, false, errRetry
+			return 0, 0, "", false, errRetry
 		}
-		return 0, 0, false, fmt.Errorf("writing request: %w", err)
+		return 0, 0, "", false, fmt.Errorf("writing request: %w", err)
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		if c.reused && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
-			return 0, 0, false, errRetry
+			return 0, 0, "", false, errRetry
 		}
-		return 0, 0, false, fmt.Errorf("reading answer: %w", err)
+		return 0, 0, "", false, fmt.Errorf("reading answer: %w", err)
 	}
 	resp, err := http.ReadResponse(c.br, req)
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("reading answer: %w", err)
+		return 0, 0, "", false, fmt.Errorf("reading answer: %w", err)
+	}
+	if header != "" {
+		hv = resp.Header.Get(header)
 	}
 	n, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return resp.StatusCode, n, false, fmt.Errorf("reading body: %w", err)
+		return resp.StatusCode, n, hv, false, fmt.Errorf("reading body: %w", err)
 	}
 	c.reused = true
-	return resp.StatusCode, n, !resp.Close, nil
+	return resp.StatusCode, n, hv, !resp.Close, nil
 }

@@ -46,7 +46,8 @@ type Config struct {
 	Timeout time.Duration
 	// Insecure skips TLS certificate verification.
 	Insecure bool
-	// Progress, when set, is called about once a second while the run lasts.
+	// Progress, when set, is called about once a second while the run
+	// lasts, and at least once when the run lasted a second or more.
 	Progress func(Progress)
 	// MetricsURL, when set, is the relay's admin /metrics URL: it is scraped
 	// before and after the run and the difference goes into Report.Metrics.
@@ -54,6 +55,10 @@ type Config struct {
 	// Probes are read at the start, once per timeline interval and at the
 	// end of the run (Report.Probes); see MetricsProbe and Probe.
 	Probes []Probe
+	// CountHeader, when set, names a response header whose values are
+	// counted (Report.HeaderValues): X-Cache, say, for how many answers a
+	// cache in front served as hits, whoever the cache is.
+	CountHeader string
 }
 
 // Progress is a snapshot of a run in progress.
@@ -317,32 +322,36 @@ func (w *worker) do(since time.Time) {
 			return
 		}
 	}
-	code, n, err := w.send(req)
+	code, n, hv, err := w.send(req)
 	if err != nil && w.ctx.Err() != nil {
 		w.aborted.Add(1) // the caller gave up; not the server's fault
 		return
 	}
 	now := time.Now()
 	w.shard.record(now.Sub(since), now.Sub(w.start), code, n, err)
+	if w.cfg.CountHeader != "" && err == nil {
+		w.shard.countHeader(hv)
+	}
 }
 
 // send performs one request on the worker's connection to the target's
 // endpoint, dialing when needed; a request that meets a keep-alive connection
-// the server just closed is sent once more on a fresh connection.
-func (w *worker) send(req wireRequest) (code int, n int64, err error) {
+// the server just closed is sent once more on a fresh connection. hv is the
+// answer's value of the header the run counts.
+func (w *worker) send(req wireRequest) (code int, n int64, hv string, err error) {
 	deadline := time.Now().Add(w.cfg.Timeout)
 	for attempt := 0; ; attempt++ {
 		c := w.conns[req.ep]
 		if c == nil {
 			c, err = dial(w.ctx, req.ep, time.Until(deadline), w.cfg.Insecure)
 			if err != nil {
-				return 0, 0, fmt.Errorf("connecting: %w", err)
+				return 0, 0, "", fmt.Errorf("connecting: %w", err)
 			}
 			w.connects.Add(1)
 			w.conns[req.ep] = c
 		}
 		var keep bool
-		code, n, keep, err = c.roundTrip(req, w.method, deadline)
+		code, n, hv, keep, err = c.roundTrip(req, w.method, w.cfg.CountHeader, deadline)
 		if !keep || err != nil {
 			c.close()
 			delete(w.conns, req.ep)
@@ -350,7 +359,7 @@ func (w *worker) send(req wireRequest) (code int, n int64, err error) {
 		if errors.Is(err, errRetry) && attempt == 0 {
 			continue
 		}
-		return code, n, err
+		return code, n, hv, err
 	}
 }
 
@@ -361,26 +370,34 @@ func (r *run) progress() (stop func()) {
 	}
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	tick := time.NewTicker(time.Second)
 	go func() {
 		defer close(finished)
-		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
 		var last int64
 		lastAt := r.start
+		report := func(now time.Time) {
+			var count, errs int64
+			for _, s := range r.shards {
+				c, e := s.totals()
+				count += c
+				errs += e
+			}
+			rps := float64(count-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = count, now
+			r.cfg.Progress(Progress{Elapsed: now.Sub(r.start), Requests: count, Errors: errs, RequestsPerSecond: rps})
+		}
 		for {
 			select {
 			case <-done:
+				// A run that lasted a second is reported at least once,
+				// however late a busy machine ran this goroutine.
+				if now := time.Now(); lastAt.Equal(r.start) && now.Sub(r.start) >= time.Second {
+					report(now)
+				}
 				return
 			case now := <-tick.C:
-				var count, errs int64
-				for _, s := range r.shards {
-					c, e := s.totals()
-					count += c
-					errs += e
-				}
-				rps := float64(count-last) / now.Sub(lastAt).Seconds()
-				last, lastAt = count, now
-				r.cfg.Progress(Progress{Elapsed: now.Sub(r.start), Requests: count, Errors: errs, RequestsPerSecond: rps})
+				report(now)
 			}
 		}
 	}()

@@ -52,6 +52,10 @@ type Report struct {
 	StatusCodes map[string]int64 `json:"status_codes"`
 	// ErrorKinds counts transport errors by kind.
 	ErrorKinds map[string]int64 `json:"error_kinds,omitempty"`
+	// CountedHeader is Config.CountHeader, and HeaderValues counts the
+	// answers by its value (HeaderAbsent: answers without it).
+	CountedHeader string           `json:"counted_header,omitempty"`
+	HeaderValues  map[string]int64 `json:"header_values,omitempty"`
 	// Metrics is what the relay's metrics say happened during the run, when scraped.
 	Metrics *MetricsDelta `json:"metrics,omitempty"`
 	// Started is when the run began, so that other measurements can be
@@ -120,7 +124,11 @@ func (r *run) report(elapsed time.Duration, missed int64) *Report {
 		StatusCodes:     map[string]int64{},
 		ErrorKinds:      map[string]int64{},
 		Started:         r.start,
+		CountedHeader:   r.cfg.CountHeader,
 		hist:            newHistogram(),
+	}
+	if r.cfg.CountHeader != "" {
+		rep.HeaderValues = map[string]int64{}
 	}
 	if r.cfg.Rate > 0 {
 		rep.Mode, rep.Rate = "open", r.cfg.Rate
@@ -141,6 +149,9 @@ func (r *run) report(elapsed time.Duration, missed int64) *Report {
 		}
 		for k, n := range s.errKinds {
 			rep.ErrorKinds[k] += n
+		}
+		for v, n := range s.hvals {
+			rep.HeaderValues[v] += n
 		}
 		s.mu.Unlock()
 	}
@@ -224,6 +235,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, " %s: %d", code, r.StatusCodes[code])
 	}
 	b.WriteString("\n")
+	if r.CountedHeader != "" {
+		fmt.Fprintf(&b, "  %-11s", r.CountedHeader)
+		if len(r.HeaderValues) == 0 {
+			b.WriteString(" none")
+		}
+		for _, v := range slices.Sorted(maps.Keys(r.HeaderValues)) {
+			fmt.Fprintf(&b, " %s: %d", v, r.HeaderValues[v])
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "  errors      %d transport, %d 5xx", r.TransportErrors, r.ServerErrors)
 	if r.Mode == "open" {
 		fmt.Fprintf(&b, ", %d missed (no free connection in time)", r.Missed)
@@ -255,4 +276,17 @@ func humanBytes(v float64) string {
 		i++
 	}
 	return fmt.Sprintf("%.1f %s", v, units[i])
+}
+
+// HeaderShare is the share of the answers whose counted header had the
+// value v (0 when no answer was counted).
+func (r *Report) HeaderShare(v string) float64 {
+	var total int64
+	for _, n := range r.HeaderValues {
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(r.HeaderValues[v]) / float64(total)
 }

@@ -21,8 +21,20 @@ const (
 	histSigFigs   = 3
 )
 
-// maxErrorKinds bounds how many distinct transport error kinds a run keeps.
-const maxErrorKinds = 32
+// maxErrorKinds bounds how many distinct transport error kinds a run keeps,
+// and maxHeaderValues the distinct values of the counted header.
+const (
+	maxErrorKinds   = 32
+	maxHeaderValues = 32
+)
+
+// Keys of Report.HeaderValues that are not a header's value.
+const (
+	// HeaderAbsent counts answers without the header.
+	HeaderAbsent = "(absent)"
+	// HeaderOther counts values beyond the first maxHeaderValues distinct ones.
+	HeaderOther = "(other)"
+)
 
 func newHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histMinMicros, histMaxMicros, histSigFigs)
@@ -36,8 +48,9 @@ type shard struct {
 	hist     *hdrhistogram.Histogram
 	status   map[int]int64
 	errKinds map[string]int64
-	count    int64 // responses + transport errors
-	errs     int64 // transport errors
+	hvals    map[string]int64 // values of the counted header
+	count    int64            // responses + transport errors
+	errs     int64            // transport errors
 	bytes    int64
 	// The timeline: this shard's requests of interval cur, merged into tl
 	// when a request of another interval finishes.
@@ -49,7 +62,20 @@ type shard struct {
 
 func newShard(tl *timelineRec) *shard {
 	return &shard{hist: newHistogram(), status: make(map[int]int64), errKinds: make(map[string]int64),
-		tl: tl, now: newBucketRec()}
+		hvals: make(map[string]int64), tl: tl, now: newBucketRec()}
+}
+
+// countHeader counts one answer's value of the counted header.
+func (s *shard) countHeader(v string) {
+	if v == "" {
+		v = HeaderAbsent
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.hvals[v]; !ok && len(s.hvals) >= maxHeaderValues {
+		v = HeaderOther
+	}
+	s.hvals[v]++
 }
 
 // record adds one finished request, which finished at offset at from the

@@ -11,12 +11,12 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
 )
 
@@ -25,7 +25,7 @@ type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
-	port int
+	port string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -35,14 +35,19 @@ type Server struct {
 // is not installed.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: tooltest.Require(t, tooltest.RedisServer), dir: t.TempDir(), port: freePort(t)}
+	bin := tooltest.Require(t, tooltest.RedisServer)
+	_, port, err := net.SplitHostPort(loopbacktest.ClosedAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
 }
 
 // Addr is the server's host:port.
-func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", s.port) }
 
 // URL is the server's redis:// URL.
 func (s *Server) URL() string { return "redis://" + s.Addr() }
@@ -67,7 +72,7 @@ func (s *Server) Restart() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cmd := exec.Command(s.bin,
-		"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port), "--dir", s.dir,
+		"--bind", "127.0.0.1", "--port", s.port, "--dir", s.dir,
 		"--save", "", "--appendonly", "no", "--protected-mode", "yes",
 		"--logfile", filepath.Join(s.dir, "redis.log"), "--daemonize", "no")
 	if err := cmd.Start(); err != nil {
@@ -115,14 +120,4 @@ func (s *Server) ping() error {
 		return fmt.Errorf("PING answered %q", reply)
 	}
 	return nil
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
