@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/admin"
@@ -28,10 +29,16 @@ type App struct {
 	readiness admin.Readiness
 	main      *http.Server
 	admin     *http.Server
+	closeOnce sync.Once
 }
 
-// New builds the relay from cfg. Cancelling ctx stops its background work.
+// New builds the relay from cfg. ctx carries its values to the relay's
+// background work (the cache's upkeep, the shared tier's watch and
+// wake-ups), but not its cancellation: that work goes on while Serve
+// drains after a SIGTERM, and stops when Serve returns, or at Close for an
+// App that never serves.
 func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*App, error) {
+	ctx = context.WithoutCancel(ctx)
 	base, err := upstream.ParseBase(cfg.Upstream)
 	if err != nil {
 		return nil, err
@@ -128,12 +135,11 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 // is cancelled. Then readiness turns false while the relay keeps serving
 // for the drain delay, so that load balancers stop sending traffic, and the
 // servers shut down, letting in-flight requests finish within the shutdown
-// timeout. It returns nil after a clean shutdown.
+// timeout. The relay's background work, the shared tier's included, lasts
+// through the drain and stops when Serve returns. It returns nil after a
+// clean shutdown.
 func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
-	defer a.relay.Close()
-	if a.shared != nil {
-		defer a.shared.Close()
-	}
+	defer a.Close()
 	errs := make(chan error, 2)
 	go func() { errs <- serve(a.main, ln, "relay") }()
 	go func() { errs <- serve(a.admin, adminLn, "admin") }()
@@ -168,6 +174,17 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// Close stops the relay's background work and frees its cache; Serve does
+// it on its way out.
+func (a *App) Close() {
+	a.closeOnce.Do(func() {
+		if a.shared != nil {
+			_ = a.shared.Close()
+		}
+		_ = a.relay.Close()
+	})
 }
 
 func serve(s *http.Server, ln net.Listener, name string) error {

@@ -45,12 +45,14 @@ func Main(ctx context.Context, version string, args []string, stdout, stderr io.
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		a.Close()
 		fmt.Fprintln(stderr, "restaurants:", err)
 		return 1
 	}
 	adminLn, err := net.Listen("tcp", cfg.AdminListen)
 	if err != nil {
 		ln.Close()
+		a.Close()
 		fmt.Fprintln(stderr, "restaurants:", err)
 		return 1
 	}

@@ -542,3 +542,42 @@ func TestSharedTierLeaseHolderKilled(t *testing.T) {
 		t.Errorf("the survivor did not wait for the lease (%v waits); its log:\n%s", n, survivor.logs.String())
 	}
 }
+
+// A relay that is draining after a SIGTERM (not ready, still serving) is
+// still one of the cluster: a wait for another relay's fetch ends with that
+// fetch's wake-up, not with the end of the lease, so it costs neither a
+// second upstream call nor the lease's seconds.
+func TestSharedTierWhileDraining(t *testing.T) {
+	rs := redistest.Start(t)
+	up := newOrigin(t)
+	up.set(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(time.Second)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	// Leases last the upstream timeout and a margin: 5s + 2s.
+	holder := startRelay(t, up, rs.URL(), "--upstream-timeout", "5s")
+	draining := startRelay(t, up, rs.URL(), "--upstream-timeout", "5s", "--drain-delay", "4s")
+	draining.stop() // as SIGTERM does
+	waitUntil(t, "the relay to start draining", 5*time.Second, func() bool {
+		return strings.Contains(draining.logs.String(), "draining")
+	})
+
+	go holder.get(t, "/restaurant/hubben")
+	waitUntil(t, "the holder's upstream call", 5*time.Second, func() bool { return up.callsFor("/api/restaurant/hubben") == 1 })
+	begin := time.Now()
+	code, xc, body := draining.get(t, "/restaurant/hubben")
+	took := time.Since(begin)
+	if code != 200 || body != `{"ok":true}` {
+		t.Fatalf("draining relay: %d %s %q", code, xc, body)
+	}
+	if got := up.callsFor("/api/restaurant/hubben"); got != 1 {
+		t.Errorf("upstream calls = %d, want 1: the draining relay fetched for itself", got)
+	}
+	if took > 3*time.Second {
+		t.Errorf("the draining relay answered after %s: it waited for the lease to run out, not for the holder's wake-up", took.Round(time.Millisecond))
+	}
+	if waits := draining.counter(t, "restaurants_shared_cache_lease_waits_total"); waits != 1 {
+		t.Errorf("lease waits of the draining relay = %v, want 1", waits)
+	}
+}
