@@ -319,16 +319,24 @@ func (s *chartStages) capacity(ctx context.Context) string {
 			inside = append(inside, c)
 		}
 	}
-	if len(inside) == 0 {
-		t.Fatalf("the metrics API gave no reading of %s whose window lies inside the %s run (%d readings: %v): raise RESTAURANTS_E2E_CAPACITY_LOAD",
-			pod.Name, time.Duration(rep.ElapsedSeconds*float64(time.Second)).Round(time.Second), len(readings), readings)
-	}
-	var cores float64
-	for _, c := range inside {
-		cores += c.cores
-	}
-	cores /= float64(len(inside))
+	// The process's own CPU counter, read before and after the run, is the
+	// figure; the metrics API (what `kubectl top` and the HPA see) checks it
+	// when one of its readings, whose windows are 10-30 s here, lies inside
+	// the run.
 	procCores := (cpuAfter - cpuBefore) / rep.ElapsedSeconds
+	cores := procCores
+	seen := fmt.Sprintf("the metrics API gave no reading inside the run (%d readings)", len(readings))
+	if len(inside) > 0 {
+		var api float64
+		for _, c := range inside {
+			api += c.cores
+		}
+		api /= float64(len(inside))
+		seen = fmt.Sprintf("metrics API %.2f, %d readings inside the run", api, len(inside))
+	}
+	if cores <= 0 {
+		t.Fatalf("the relay's CPU counter did not move during the run (%.3f -> %.3f s)", cpuBefore, cpuAfter)
+	}
 	perCPU := rep.RequestsPerSecond / cores
 	rep.Probes = append(rep.Probes, cpuSeries)
 	bound := "the machine's two cores (shared with the load generator and the cluster)"
@@ -336,12 +344,12 @@ func (s *chartStages) capacity(ctx context.Context) string {
 		bound = "the pod's CPU limit"
 	}
 	s.rpt.add("capacity", "capacity of one relay pod", rep, job.reportMarks(rep),
-		fmt.Sprintf("One relay pod with the chart's default resources (CPU request %s, limit %s), the HPA pinned to it, under a closed loop of %d connections from a Job through the Service for %s: %.0f req/s at %.2f cores (metrics API, %d readings inside the run; the process's own counter: %.2f), %.0f req/s per CPU. Bound by %s.",
-			request, limit, cfg.capacityConns, time.Duration(rep.ElapsedSeconds*float64(time.Second)).Round(time.Second), rep.RequestsPerSecond, cores, len(inside), procCores, perCPU, bound))
-	r.number("capacity of one relay pod", "%.0f req/s at %.2f CPU (metrics API; process counter %.2f) of its %s limit: %.0f req/s per CPU, p99 %.2f ms (c=%d, bound by %s)",
-		rep.RequestsPerSecond, cores, procCores, limit, perCPU, rep.Latency.P99, cfg.capacityConns, bound)
-	return fmt.Sprintf("1 pod (limit %s CPU): %.0f req/s at %.2f cores (metrics API; process counter %.2f) = %.0f req/s per CPU; p99 %.2f ms; 0 errors of %d",
-		limit, rep.RequestsPerSecond, cores, procCores, perCPU, rep.Latency.P99, rep.Requests)
+		fmt.Sprintf("One relay pod with the chart's default resources (CPU request %s, limit %s), the HPA pinned to it, under a closed loop of %d connections from a Job through the Service for %s: %.0f req/s at %.2f cores (the process's CPU counter; %s), %.0f req/s per CPU. Bound by %s.",
+			request, limit, cfg.capacityConns, time.Duration(rep.ElapsedSeconds*float64(time.Second)).Round(time.Second), rep.RequestsPerSecond, cores, seen, perCPU, bound))
+	r.number("capacity of one relay pod", "%.0f req/s at %.2f CPU (process counter; %s) of its %s limit: %.0f req/s per CPU, p99 %.2f ms (c=%d, bound by %s)",
+		rep.RequestsPerSecond, cores, seen, limit, perCPU, rep.Latency.P99, cfg.capacityConns, bound)
+	return fmt.Sprintf("1 pod (limit %s CPU): %.0f req/s at %.2f cores (process counter; %s) = %.0f req/s per CPU; p99 %.2f ms; 0 errors of %d",
+		limit, rep.RequestsPerSecond, cores, seen, perCPU, rep.Latency.P99, rep.Requests)
 }
 
 // relayTier reads, from every Ready relay's metrics, whether its shared
