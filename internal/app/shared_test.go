@@ -581,3 +581,42 @@ func TestSharedTierWhileDraining(t *testing.T) {
 		t.Errorf("lease waits of the draining relay = %v, want 1", waits)
 	}
 }
+
+// One shared-tier operation that times out (the engine busy for a moment)
+// while a stale copy stands in puts the refresh off for a second instead of
+// calling the upstream beside the cluster; the refresh then goes through
+// the tier as usual.
+func TestSharedTierBlipPutsARefreshOff(t *testing.T) {
+	rs := redistest.Start(t)
+	up := newOrigin(t)
+	r := startRelay(t, up, rs.URL(), "--cache-ttl", "1s", "--stale-while-revalidate", "30s", "--shared-cache-timeout", "50ms")
+	if code, _, _ := r.get(t, "/restaurant"); code != 200 {
+		t.Fatalf("first fill: %d", code)
+	}
+	time.Sleep(1100 * time.Millisecond) // stale, inside stale-while-revalidate
+	// The engine answers no client for 200 ms: longer than the relay's
+	// 50 ms per operation, shorter than its 250 ms ping.
+	if out, err := rs.Do("CLIENT", "PAUSE", "200", "ALL"); err != nil || out != "+OK" {
+		t.Fatalf("CLIENT PAUSE: %q %v", out, err)
+	}
+	if code, xc, _ := r.get(t, "/restaurant"); code != 200 || xc != "STALE" {
+		t.Fatalf("while the engine is paused: %d %s, want the stale copy", code, xc)
+	}
+	waitUntil(t, "the failed lookup", 2*time.Second, func() bool {
+		return r.counter(t, "restaurants_shared_cache_errors_total", "op", "get") == 1
+	})
+	time.Sleep(300 * time.Millisecond)
+	if got := up.callsFor("/api/restaurant"); got != 1 {
+		t.Fatalf("upstream calls = %d after one failed lookup, want 1: the refresh went to the upstream beside the cluster", got)
+	}
+	if up := r.counter(t, "restaurants_shared_cache_up"); up != 1 {
+		t.Fatalf("restaurants_shared_cache_up = %v after one failed lookup, want 1", up)
+	}
+	waitUntil(t, "the refresh after the pause", 5*time.Second, func() bool {
+		_, xc, _ := r.get(t, "/restaurant")
+		return xc == "HIT"
+	})
+	if got := up.callsFor("/api/restaurant"); got != 2 {
+		t.Fatalf("upstream calls = %d, want 2 (the fill and one refresh)", got)
+	}
+}

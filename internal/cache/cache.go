@@ -159,6 +159,9 @@ type keyState struct {
 	retryAt time.Time
 	// lastErr is the key's last failure or refusal.
 	lastErr error
+	// deferred tells that the key's last refresh was put off because the
+	// shared tier failed; the next one fetches alone if it fails again.
+	deferred bool
 }
 
 // flight is one fetch of a key. Its fields are written before done is
@@ -327,7 +330,7 @@ func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Tim
 	}
 	f := c.startLocked(key, ks)
 	c.mu.Unlock()
-	go c.run(key, t, f, have, true)
+	go c.run(key, t, f, have, true, true)
 	return lastErr
 }
 
@@ -358,7 +361,7 @@ func (c *Cache) join(key string, t upstream.Target, have *Entry, now time.Time) 
 		return nil, nil, false, &guard.Refusal{Reason: guard.Failing, RetryAfter: wait, Cause: ks.lastErr}
 	}
 	f = c.startLocked(key, ks)
-	go c.run(key, t, f, have, have != nil && have.Status == 200)
+	go c.run(key, t, f, have, have != nil && have.Status == 200, false)
 	return f, nil, true, nil
 }
 
@@ -390,22 +393,39 @@ type loaded struct {
 // back off, and a refused call makes it wait as long as the refusal says.
 // have is the key's entry in this process, or nil; popular tells whether
 // the key was asked for before (a refresh), which admits its answer to the
-// hot set at once.
-func (c *Cache) run(key string, t upstream.Target, f *flight, have *Entry, popular bool) {
+// hot set at once; serving tells that have stands in meanwhile (a
+// stale-while-revalidate refresh).
+func (c *Cache) run(key string, t upstream.Target, f *flight, have *Entry, popular, serving bool) {
 	kind := guard.First
 	if have != nil && have.Status == 200 {
 		kind = guard.Refresh
 	}
-	l, ok := c.loadShared(key, t, have, kind, popular)
-	if !ok {
+	l, use := c.loadShared(key, t, have, kind, popular)
+	now := c.now()
+	// One failed tier operation (a timeout on a busy engine) while a stale
+	// copy stands in puts the refresh off rather than calling the upstream
+	// beside the cluster; a second one in a row fetches alone.
+	c.mu.Lock()
+	putOff := use == sharedFailed && serving && !c.keys[key].deferred && now.Before(have.StaleUntil())
+	c.mu.Unlock()
+	switch {
+	case putOff:
+		l = loaded{entry: have, state: Revalidating}
+	case use != sharedUsed:
 		l = c.loadLocal(key, t, kind, popular)
 	}
 	f.entry, f.state, f.err = l.entry, l.state, l.err
 
-	now := c.now()
 	c.mu.Lock()
 	ks := c.keys[key]
 	ks.flight = nil
+	if putOff {
+		ks.deferred = true
+		ks.retryAt = now.Add(tierRetry)
+		c.mu.Unlock()
+		close(f.done)
+		return
+	}
 	var ref *guard.Refusal
 	switch {
 	case l.err == nil:
@@ -499,27 +519,44 @@ func (c *Cache) pauseOn(err error) time.Duration {
 	return 0
 }
 
+// sharedUse is how a fetch went with the shared tier.
+type sharedUse int
+
+const (
+	// sharedUsed: the tier gave the answer, or the cluster's refusal.
+	sharedUsed sharedUse = iota
+	// sharedOff: no tier, or it is down: the process works alone.
+	sharedOff
+	// sharedFailed: the tier is up but this operation failed (a timeout).
+	sharedFailed
+)
+
+// tierRetry is how long a refresh put off after a failed tier operation
+// waits before it tries again; the stale copy is served meanwhile.
+const tierRetry = time.Second
+
 // loadShared fetches key through the shared tier: a fresh answer there is
 // taken as it is; otherwise one relay of the cluster claims the key and
 // fetches it, and the others wait for its answer. A stale copy there that
-// this process lacks is taken at once, and refreshed after. ok is false
-// when the tier is off or fails: then the process fetches on its own.
-func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guard.Kind, popular bool) (l loaded, ok bool) {
+// this process lacks is taken at once, and refreshed after. The use says
+// whether the tier answered, is off (or down), or failed this time: then
+// the process fetches on its own, or puts a refresh off (see run).
+func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guard.Kind, popular bool) (l loaded, use sharedUse) {
 	sh := c.shared
 	if sh == nil || !sh.Available() {
-		return loaded{}, false
+		return loaded{}, sharedOff
 	}
 	// A pause this relay learned itself holds, whatever the tier says.
 	if err := c.guard.Check(); err != nil {
 		c.obs.Skipped(guard.RateLimited)
-		return loaded{err: err}, true
+		return loaded{err: err}, sharedUsed
 	}
 	ctx := context.Background()
 	waited := false
 	for range sharedRounds {
 		s, found, err := sh.Get(ctx, key)
 		if err != nil {
-			return loaded{}, false
+			return loaded{}, sharedFailed
 		}
 		if found {
 			e := c.policy.Entry(s.Status, s.Body, s.At)
@@ -529,16 +566,16 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 				sh.Observe("hit")
 				c.put(key, e, popular)
 				if waited {
-					return loaded{entry: e, state: Coalesced}, true
+					return loaded{entry: e, state: Coalesced}, sharedUsed
 				}
-				return loaded{entry: e, state: SharedHit}, true
+				return loaded{entry: e, state: SharedHit}, sharedUsed
 			case now.Before(e.StaleUntil()) && (have == nil || e.Stored.After(have.Stored)):
 				sh.Observe("stale")
 				c.put(key, e, popular)
 				if have == nil {
 					// Nothing here to serve: serve the cluster's stale copy at
 					// once and refresh it after.
-					return loaded{entry: e, state: Revalidating, refresh: true}, true
+					return loaded{entry: e, state: Revalidating, refresh: true}, sharedUsed
 				}
 				have = e
 			}
@@ -554,12 +591,12 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 		cl, err := sh.Claim(ctx, key, sharedcache.ClaimRequest{Have: haveAt, FreshFor: c.policy.TTL, Kind: kind, Lease: c.lease})
 		if err != nil {
 			cancel()
-			return loaded{}, false
+			return loaded{}, sharedFailed
 		}
 		switch cl.Grant {
 		case sharedcache.Granted:
 			cancel()
-			return c.fetchForCluster(key, t, cl, popular), true
+			return c.fetchForCluster(key, t, cl, popular), sharedUsed
 		case sharedcache.Fresher:
 			cancel()
 		case sharedcache.Held:
@@ -576,19 +613,19 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 			cancel()
 			c.guard.RateLimited(cl.Wait)
 			c.obs.Skipped(guard.RateLimited)
-			return loaded{err: &guard.Refusal{Reason: guard.RateLimited, RetryAfter: max(time.Millisecond, cl.Wait)}}, true
+			return loaded{err: &guard.Refusal{Reason: guard.RateLimited, RetryAfter: max(time.Millisecond, cl.Wait)}}, sharedUsed
 		case sharedcache.OverBudget:
 			cancel()
 			c.obs.Skipped(guard.Budget)
-			return loaded{err: &guard.Refusal{Reason: guard.Budget, RetryAfter: max(time.Millisecond, cl.Wait)}}, true
+			return loaded{err: &guard.Refusal{Reason: guard.Budget, RetryAfter: max(time.Millisecond, cl.Wait)}}, sharedUsed
 		default: // Failing
 			cancel()
 			c.obs.Skipped(guard.Failing)
 			cause := &upstream.Error{Outcome: upstream.Outcome(cl.Cause), Err: errors.New("failing for the cluster")}
-			return loaded{err: &guard.Refusal{Reason: guard.Failing, RetryAfter: max(time.Millisecond, cl.Wait), Cause: cause}}, true
+			return loaded{err: &guard.Refusal{Reason: guard.Failing, RetryAfter: max(time.Millisecond, cl.Wait), Cause: cause}}, sharedUsed
 		}
 	}
-	return loaded{}, false
+	return loaded{}, sharedOff
 }
 
 // fetchForCluster fetches key under the cluster's lease, stores the answer
