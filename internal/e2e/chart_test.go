@@ -407,9 +407,11 @@ func TestChartOnKind(t *testing.T) {
 		detail, run := stages.upgrade(ctx, "loadtest-upgrade-tier", "upgrade-tier", "rolling upgrade under load, with the shared tier",
 			[]string{"relay.logLevel=info"}, "RESTAURANTS_LOG_LEVEL", "info")
 		upgradeTier = run
-		if run.calls > run.clusterBound {
-			t.Fatalf("with the shared tier the rolling upgrade of %d pods cost %d upstream calls in %s: more than one cache for the cluster makes in %d TTL periods (%d keys x %d = %d): the new pods did not start from the tier",
-				run.pods, run.calls, run.rollout.Round(100*time.Millisecond), run.periods, keys, run.periods+1, run.clusterBound)
+		// One cache for the cluster makes a call per key and TTL period
+		// (the 1.1 for the timing); the new pods start from the tier.
+		if bound := int(chartTierBound * float64(run.clusterBound)); run.calls > bound {
+			t.Fatalf("with the shared tier the rolling upgrade of %d pods cost %d upstream calls in %s: more than %.1f x what one cache for the cluster makes in %d TTL periods (%d keys x %d = %d)",
+				run.pods, run.calls, run.rollout.Round(100*time.Millisecond), chartTierBound, run.periods, keys, run.periods+1, run.clusterBound)
 		}
 		return detail
 	})
