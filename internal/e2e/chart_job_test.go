@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -99,13 +100,19 @@ type chartJobStats struct {
 // while it runs (each new replica starts with an empty cache).
 func (js *chartJobs) start(ctx context.Context, name string, d time.Duration) *chartJob {
 	js.t.Helper()
-	return js.startJob(ctx, name, d, js.conns, false)
+	return js.startJob(ctx, name, d, js.conns, false, 0)
+}
+
+// startRate is start in an open loop of rate requests per second.
+func (js *chartJobs) startRate(ctx context.Context, name string, d time.Duration, rate float64) *chartJob {
+	js.t.Helper()
+	return js.startJob(ctx, name, d, js.conns, false, rate)
 }
 
 // startConns is start with another number of connections.
 func (js *chartJobs) startConns(ctx context.Context, name string, d time.Duration, conns int) *chartJob {
 	js.t.Helper()
-	return js.startJob(ctx, name, d, conns, false)
+	return js.startJob(ctx, name, d, conns, false, 0)
 }
 
 // startAllowingErrors is start for a run in which some requests may fail
@@ -113,10 +120,10 @@ func (js *chartJobs) startConns(ctx context.Context, name string, d time.Duratio
 // counts the failures instead of failing the test on them.
 func (js *chartJobs) startAllowingErrors(ctx context.Context, name string, d time.Duration) *chartJob {
 	js.t.Helper()
-	return js.startJob(ctx, name, d, js.conns, true)
+	return js.startJob(ctx, name, d, js.conns, true, 0)
 }
 
-func (js *chartJobs) startJob(ctx context.Context, name string, d time.Duration, conns int, allowErrors bool) *chartJob {
+func (js *chartJobs) startJob(ctx context.Context, name string, d time.Duration, conns int, allowErrors bool, rate float64) *chartJob {
 	t := js.t
 	t.Helper()
 	standIn, err := chartStandInRequests(ctx, js.cs, js.ns, chartStandIn)
@@ -135,7 +142,11 @@ func (js *chartJobs) startJob(ctx context.Context, name string, d time.Duration,
 	if allowErrors {
 		maxErrors = -1
 	}
-	args := chartLoadArgsMaxErrors(conns, d, maxErrors, js.targets, "-control", fmt.Sprintf(":%d", chartLoadControlPort))
+	extra := []string{"-control", fmt.Sprintf(":%d", chartLoadControlPort)}
+	if rate > 0 {
+		extra = append(extra, "-rate", strconv.FormatFloat(rate, 'f', -1, 64))
+	}
+	args := chartLoadArgsMaxErrors(conns, d, maxErrors, js.targets, extra...)
 	if _, err := js.cs.BatchV1().Jobs(js.ns).Create(ctx, chartLoadJob(name, js.image, d, args), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating job %s: %v", name, err)
 	}

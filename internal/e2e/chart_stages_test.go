@@ -85,7 +85,7 @@ func (s *chartStages) hpa(ctx context.Context, jobName, section, title string) (
 		t.Fatalf("the HPA never got its CPU metrics (metrics-server): %v", err)
 	}
 	r.logf("HPA before the load: %s", before)
-	job := s.jobs.start(ctx, jobName, cfg.hpaLoad)
+	job := s.jobs.startRate(ctx, jobName, cfg.hpaLoad, cfg.rate)
 	run := chartHPARun{before: before.current, most: before.current}
 	last, stopped := "", false
 	job.wait(ctx, func(ctx context.Context) {
@@ -149,7 +149,7 @@ func (s *chartStages) upgrade(ctx context.Context, jobName, section, title strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := s.jobs.start(ctx, jobName, cfg.upgradeLoad)
+	job := s.jobs.startRate(ctx, jobName, cfg.upgradeLoad, cfg.rate)
 	job.waitFlowing(ctx)
 	callsBefore, err := chartStandInRequests(ctx, cs, ns, chartStandIn)
 	if err != nil {
