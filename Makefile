@@ -72,7 +72,7 @@ chart-lint: ## helm lint --strict with the defaults and with every optional part
 	$(HELM) lint --strict ./charts
 	$(HELM) lint --strict ./charts --set menuApi.enabled=true --set serviceMonitor.enabled=true --set autoscaling.targetMemoryUtilizationPercentage=80 --set ingress.enabled=true --set ingress.host=lunch.example.org --set ingress.tlsSecret=lunch-tls \
 	  --set prometheusRule.enabled=true --set grafanaDashboard.enabled=true --set networkPolicy.enabled=true
-	$(HELM) lint --strict ./charts --set valkey.enabled=true --set sharedCache.timeout=80ms
+	$(HELM) lint --strict ./charts --set valkey.enabled=true --set sharedCache.timeout=80ms --set networkPolicy.enabled=true
 
 chart-test: ## render the chart with the Helm SDK and check it (no cluster, no Docker)
 	go test -race -count=1 ./charts/
@@ -109,12 +109,17 @@ kind-test: kind-up ## the cluster's own e2e: nodes, pod network across nodes, DN
 
 # hack/kind-e2e.sh: cluster up (reused when healthy) -> go test -tags e2e
 # (TestKindCluster, TestChartOnKind) -> cluster down unless KEEP_CLUSTER=1.
-# Knobs (environment): RESTAURANTS_E2E_FORWARD_LOAD (20s), RESTAURANTS_E2E_HPA_LOAD
-# (120s), RESTAURANTS_E2E_UPGRADE_LOAD (150s), RESTAURANTS_E2E_POD_LOSS_LOAD (50s),
-# RESTAURANTS_E2E_DRAIN_LOAD (150s), RESTAURANTS_E2E_NODE_LOSS_LOAD (150s),
-# RESTAURANTS_E2E_NAMESPACE (restaurants-e2e), RESTAURANTS_E2E_BUILD=0 (use the
-# images as they are), RESTAURANTS_E2E_SUMMARY=file (the summary table as Markdown).
-kind-e2e: ## the chart on kind: helm install+test, load, HPA, upgrade, pod loss, drain and node loss under load, NetworkPolicy
+# Knobs (environment), the most each load may last (a stage ends its load once
+# its event is over): RESTAURANTS_E2E_HPA_LOAD (120s; it stops
+# RESTAURANTS_E2E_HPA_TAIL, 30s, after the first scale-out),
+# RESTAURANTS_E2E_UPGRADE_LOAD (150s), RESTAURANTS_E2E_POD_LOSS_LOAD (60s),
+# RESTAURANTS_E2E_DRAIN_LOAD (150s), RESTAURANTS_E2E_NODE_LOSS_LOAD (180s),
+# RESTAURANTS_E2E_TIER_LOSS_LOAD (90s); fixed: RESTAURANTS_E2E_FORWARD_LOAD (20s),
+# RESTAURANTS_E2E_CAPACITY_LOAD (45s). RESTAURANTS_E2E_NAMESPACE (restaurants-e2e),
+# RESTAURANTS_E2E_IMAGE, _CURL_IMAGE, _VALKEY_IMAGE (restaurants:dev, ...),
+# RESTAURANTS_E2E_BUILD=0 (use the images as they are), RESTAURANTS_E2E_SUMMARY
+# (bin/kind-e2e/summary.md) and RESTAURANTS_E2E_REPORT (bin/kind-e2e/report.html).
+kind-e2e: ## the chart on kind: helm install+test, load, HPA and upgrade without/with the shared tier, capacity, pod loss, drain, node loss, NetworkPolicy, Valkey loss; Markdown summary + HTML report in bin/kind-e2e/
 	KIND_CLUSTER=$(KIND_CLUSTER) KIND_WORKERS=$(KIND_WORKERS) KEEP_CLUSTER=$(KEEP_CLUSTER) E2E_TIMEOUT=$(E2E_TIMEOUT) GO=$(GO) hack/kind-e2e.sh
 
 # --- benchmark ----------------------------------------------------------------

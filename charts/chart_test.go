@@ -87,6 +87,7 @@ func valueSets() map[string]map[string]any {
 			"serviceAccount": map[string]any{"create": false},
 			"podLabels":      map[string]any{"team": "lunch"},
 			"valkey":         map[string]any{"enabled": true},
+			"networkPolicy":  map[string]any{"enabled": true},
 		},
 		"monitoring": {
 			"serviceMonitor":   map[string]any{"enabled": true, "labels": map[string]any{"release": "prometheus"}},

@@ -165,3 +165,69 @@ func TestNetworkPolicyBadPeers(t *testing.T) {
 		})
 	}
 }
+
+func TestValkeyNetworkPolicy(t *testing.T) {
+	for name, vals := range map[string]map[string]any{
+		"Valkey without the NetworkPolicy": {"valkey": map[string]any{"enabled": true}},
+		"the NetworkPolicy without Valkey": {"networkPolicy": map[string]any{"enabled": true}},
+	} {
+		if np := render(t, vals).networkPolicies[valkeyName]; np != nil {
+			t.Errorf("%s: a Valkey NetworkPolicy rendered", name)
+		}
+	}
+
+	r := render(t, map[string]any{
+		"networkPolicy": map[string]any{"enabled": true, "from": []any{map[string]any{"podSelector": map[string]any{}}}},
+		"valkey":        map[string]any{"enabled": true},
+	})
+	np := r.networkPolicies[valkeyName]
+	if np == nil {
+		t.Fatalf("no NetworkPolicy %q with networkPolicy.enabled and valkey.enabled", valkeyName)
+	}
+	valkey := r.deployments[valkeyName]
+	relay := r.deployments[relayName]
+	if !selects(t, &np.Spec.PodSelector, valkey.Spec.Template.Labels) {
+		t.Errorf("policy selector %v does not select the Valkey pods %v", np.Spec.PodSelector, valkey.Spec.Template.Labels)
+	}
+	if selects(t, &np.Spec.PodSelector, relay.Spec.Template.Labels) {
+		t.Errorf("the Valkey policy selects the relay pods %v", relay.Spec.Template.Labels)
+	}
+	if len(np.Spec.PolicyTypes) != 1 || np.Spec.PolicyTypes[0] != networkingv1.PolicyTypeIngress {
+		t.Errorf("policyTypes %v, want [Ingress]", np.Spec.PolicyTypes)
+	}
+	c := valkey.Spec.Template.Spec.Containers[0]
+	for _, rule := range np.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if findPort(c, p.Port.String()) == nil {
+				t.Errorf("policy port %s is not a named port of the Valkey container", p.Port)
+			}
+		}
+	}
+
+	own := map[string]string{"kubernetes.io/metadata.name": testNamespace}
+	elsewhere := map[string]string{"kubernetes.io/metadata.name": "shop"}
+	otherRelease := map[string]string{}
+	for k, v := range relay.Spec.Template.Labels {
+		otherRelease[k] = v
+	}
+	otherRelease["app.kubernetes.io/instance"] = "lunch-two"
+	var testPod map[string]string
+	for _, p := range r.testPods {
+		testPod = p.Labels
+	}
+	for _, tc := range []struct {
+		name    string
+		pod, ns map[string]string
+		want    bool
+	}{
+		{"a relay pod of the release", relay.Spec.Template.Labels, own, true},
+		{"a relay pod of another release", otherRelease, own, false},
+		{"the release's relay labels in another namespace", relay.Spec.Template.Labels, elsewhere, false},
+		{"the helm test pod", testPod, own, false},
+		{"a stranger admitted on the relay port", map[string]string{"app": "curl"}, own, false},
+	} {
+		if got := admitted(t, np, "redis", tc.pod, tc.ns); got != tc.want {
+			t.Errorf("%s on the Valkey port: admitted %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -5,14 +5,18 @@
 #      Docker engine and builds the node image when needed)
 #   2. go test -tags e2e ./internal/e2e/: TestKindCluster (the cluster itself)
 #      and TestChartOnKind (images built and kind-loaded, helm install, helm
-#      test, load through a port-forward and in the cluster, HPA scale-out,
-#      rolling upgrade and pod loss under load, a summary table)
+#      test, load through a port-forward and in the cluster, HPA scale-out and
+#      rolling upgrade without and with the shared cache tier, one pod's
+#      capacity, pod loss, drain and node loss under load, the NetworkPolicies,
+#      the tier's engine lost under load; a summary table and an HTML report)
 #   3. cluster down, unless KEEP_CLUSTER=1
 #
 # Environment: KIND_CLUSTER (default restaurants), KIND_WORKERS (default 2;
 # 0: a single node, and the stages that need workers are skipped), KEEP_CLUSTER=1,
 # E2E_RUN (go test -run pattern), E2E_TIMEOUT (default 50m), and the test's
-# own RESTAURANTS_E2E_* knobs (see internal/e2e/chart_test.go).
+# own RESTAURANTS_E2E_* knobs (see internal/e2e/chart_test.go); the summary
+# (RESTAURANTS_E2E_SUMMARY) and the report (RESTAURANTS_E2E_REPORT) go to
+# bin/kind-e2e/ unless set.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,9 +35,17 @@ command -v "$GO" >/dev/null 2>&1 || {
 	exit 1
 }
 
+export RESTAURANTS_E2E_SUMMARY=${RESTAURANTS_E2E_SUMMARY:-$root/bin/kind-e2e/summary.md}
+export RESTAURANTS_E2E_REPORT=${RESTAURANTS_E2E_REPORT:-$root/bin/kind-e2e/report.html}
+mkdir -p "$(dirname "$RESTAURANTS_E2E_SUMMARY")" "$(dirname "$RESTAURANTS_E2E_REPORT")"
+rm -f "$RESTAURANTS_E2E_SUMMARY" "$RESTAURANTS_E2E_REPORT" # this run's, not an older one's
+
 start=$SECONDS
 down() {
 	rc=$?
+	for f in "$RESTAURANTS_E2E_SUMMARY" "$RESTAURANTS_E2E_REPORT"; do
+		[ -s "$f" ] && say "written: $f"
+	done
 	if [ "${KEEP_CLUSTER:-}" = 1 ]; then
 		say "KEEP_CLUSTER=1: keeping cluster $name (kubectl context kind-$name; delete it with make kind-down)"
 	else

@@ -30,6 +30,7 @@ type chartNodes struct {
 	cluster string // kind cluster name: its node containers are named after it
 	jobs    *chartJobs
 	helm    chartHelm
+	rpt     *chartReport
 }
 
 // relayPlacement lists the Ready relay pods and counts them per node.
@@ -181,7 +182,9 @@ func (n chartNodes) drain(ctx context.Context, workers []corev1.Node, load time.
 		// never leave a worker cordoned behind, whatever failed
 		_ = setUnschedulable(context.Background(), n.cs, victim, false)
 	})
+	job.mark("drain started")
 	res, err := drainNode(ctx, n.cs, victim, time.Second, 3*time.Minute)
+	job.mark("drained")
 	n.r.logf("drain of %s: %d pods evicted in %s, %d refusals (429) %v", victim, len(res.evicted), res.took.Round(100*time.Millisecond), res.refused(), res.refusals)
 	if err != nil {
 		t.Fatalf("draining %s: %v", victim, err)
@@ -198,8 +201,13 @@ func (n chartNodes) drain(ctx context.Context, workers []corev1.Node, load time.
 	if err := n.waitFullStrength(ctx, victim, 2*time.Minute); err != nil {
 		t.Fatalf("the relay is not back to full strength off %s: %v", victim, err)
 	}
+	job.mark("full strength")
 	job.mustStillRun(ctx, "the drain")
+	job.stopAfter(ctx, chartLoadTail)
 	rep := job.report(ctx)
+	n.rpt.add("drain", "a worker drained under load", rep, job.reportMarks(rep),
+		fmt.Sprintf("%s drained as kubectl drain does it (cordon, then the Eviction API for every pod but DaemonSet pods): %d pods evicted in %s, %d relay evictions refused by the PodDisruptionBudget (429) until a replacement was Ready elsewhere; 0 failed of %d requests.",
+			victim, len(res.evicted), res.took.Round(100*time.Millisecond), relayRefused, rep.Requests))
 	if err := setUnschedulable(ctx, n.cs, victim, false); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +238,7 @@ func (n chartNodes) nodeLoss(ctx context.Context, workers []corev1.Node, load ti
 		}
 	})
 	begin := time.Now()
+	job.mark("node stopped")
 	if err := docker(ctx, "stop", container); err != nil {
 		t.Fatal(err)
 	}
@@ -242,6 +251,7 @@ func (n chartNodes) nodeLoss(ctx context.Context, workers []corev1.Node, load ti
 		if marked == 0 {
 			if node, err := n.cs.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{}); err == nil && nodeCondition(node, corev1.NodeReady) != corev1.ConditionTrue {
 				marked = now
+				job.mark("node NotReady")
 				n.r.logf("node %s is Ready=%s after %s", victim, nodeCondition(node, corev1.NodeReady), now.Round(time.Second))
 			}
 		}
@@ -252,12 +262,14 @@ func (n chartNodes) nodeLoss(ctx context.Context, workers []corev1.Node, load ti
 			}
 			if st.ready == 0 {
 				unready = now
+				job.mark("no endpoint on it")
 				n.r.logf("the Service has no Ready endpoint on %s after %s (%d still listed, not ready)", victim, now.Round(time.Second), st.listed)
 			}
 		}
 		if replaced == 0 {
 			if ok, why := n.fullStrengthOff(ctx, victim); ok {
 				replaced = now
+				job.mark("replacements Ready")
 				n.r.logf("replacement relay pods Ready off %s after %s: %s", victim, now.Round(time.Second), why)
 			}
 		}
@@ -267,9 +279,13 @@ func (n chartNodes) nodeLoss(ctx context.Context, workers []corev1.Node, load ti
 		t.Fatalf("the relay did not get over the loss of %s: %v", victim, err)
 	}
 	job.mustStillRun(ctx, "the replacement of the lost pods")
+	job.stopAfter(ctx, chartLoadTail)
 	rep := job.report(ctx)
 	failed := chartFailures(rep)
 	n.r.logf("node loss: %d of %d requests failed (%v %v)", failed, rep.Requests, rep.StatusCodes, rep.ErrorKinds)
+	n.rpt.add("node-loss", "a worker lost under load", rep, job.reportMarks(rep),
+		fmt.Sprintf("docker stop of %s with %d relay pods: node NotReady after %s, no Ready endpoint on it after %s, replacements Ready elsewhere after %s; %d of %d requests failed (requests already sent to the lost pods).",
+			victim, onVictim, marked.Round(time.Second), unready.Round(time.Second), replaced.Round(time.Second), failed, rep.Requests))
 
 	begin = time.Now()
 	if err := docker(ctx, "start", container); err != nil {
@@ -343,31 +359,19 @@ func enforcer(ctx context.Context, cs kubernetes.Interface) (string, error) {
 	return "", nil
 }
 
-// networkPolicy turns the chart's NetworkPolicy on with one allowed
-// scraper label, runs helm test under it, and probes a relay pod from a pod
-// outside the allowed set (relay port open, admin port refused) and from a
-// scraper (both open).
-func (n chartNodes) networkPolicy(ctx context.Context, curlImage string) string {
+// networkPolicy turns the chart's NetworkPolicies on with one allowed
+// scraper label (and the control-plane node, whose API server proxies the
+// test's own metric reads), runs helm test under them, and probes a relay
+// pod and the in-chart Valkey from a pod outside the allowed set (relay
+// port open, admin and Valkey ports refused) and from a scraper (relay and
+// admin ports open, Valkey refused). A probe before the policies reaches
+// all three: the probe itself works.
+func (n chartNodes) networkPolicy(ctx context.Context, curlImage, cpAddress string) string {
 	t := n.t
 	t.Helper()
 	const scraperLabel = "restaurants-e2e/scraper"
-	out, err := n.helm.run(ctx, "upgrade", chartRelease, "./charts", "--reuse-values",
-		"--set", "networkPolicy.enabled=true",
-		// --set-string: a label value is a string, and the schema refuses the boolean --set makes of "true"
-		"--set-string", "networkPolicy.metricsFrom[0].podSelector.matchLabels."+strings.ReplaceAll(scraperLabel, ".", `\.`)+"=true")
-	if err != nil {
-		t.Fatalf("helm upgrade --set networkPolicy.enabled=true: %v", err)
-	}
-	n.r.logf("helm upgrade with the NetworkPolicy:\n%s", chartTail(out, 4))
-	if _, err := n.cs.NetworkingV1().NetworkPolicies(n.ns).Get(ctx, chartRelay, metav1.GetOptions{}); err != nil {
-		t.Fatalf("the chart's NetworkPolicy: %v", err)
-	}
-	out, err = n.helm.run(ctx, "test", chartRelease, "--logs", "--timeout", "3m")
-	if err != nil {
-		t.Fatalf("helm test under the NetworkPolicy: %v\n%s", err, chartTail(out, 20))
-	}
-	n.r.logf("helm test under the NetworkPolicy passed")
-
+	_, err := n.cs.AppsV1().Deployments(n.ns).Get(ctx, chartValkey, metav1.GetOptions{})
+	valkey := err == nil
 	pods, _ := n.relayPlacement(ctx)
 	if len(pods) == 0 {
 		t.Fatal("no Ready relay pod to probe")
@@ -377,7 +381,13 @@ func (n chartNodes) networkPolicy(ctx context.Context, curlImage string) string 
 		script := fmt.Sprintf(`code() { curl --silent --output /dev/null --write-out '%%{http_code}' --max-time 4 "$@" || true; }
 relay=000; for i in 1 2 3 4 5 6 7 8 9 10; do relay=$(code http://%[1]s:%[2]d/restaurant); [ "$relay" = 200 ] && break; sleep 1; done
 admin=000; for i in 1 2 3; do admin=$(code http://%[1]s:%[3]d/metrics); [ "$admin" = 200 ] && break; sleep 1; done
-echo "relay=$relay admin=$admin"`, target.Status.PodIP, chartHTTPPort, chartAdminPort)
+line="relay=$relay admin=$admin"
+if [ %[4]t = true ]; then
+  valkey=none; for i in 1 2; do out=$(printf 'PING\r\nQUIT\r\n' | curl --silent --max-time 4 telnet://%[5]s:6379 || true)
+    case "$out" in *PONG*) valkey=PONG; break;; esac; sleep 1; done
+  line="$line valkey=$valkey"
+fi
+echo "$line"`, target.Status.PodIP, chartHTTPPort, chartAdminPort, valkey, chartValkey)
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 			Spec: corev1.PodSpec{
@@ -403,15 +413,61 @@ echo "relay=$relay admin=$admin"`, target.Status.PodIP, chartHTTPPort, chartAdmi
 		}
 		return strings.TrimSpace(chartTail(waitClient(ctx, t, n.cs, n.ns, name), 1))
 	}
+	want := func(relay, admin, engine string) string {
+		s := "relay=" + relay + " admin=" + admin
+		if valkey {
+			s += " valkey=" + engine
+		}
+		return s
+	}
+	if got := probe("netpol-before", map[string]string{"app": "netpol-probe"}); got != want("200", "200", "PONG") {
+		t.Fatalf("before the NetworkPolicies a probe pod got %q from %s, want %q: the probe itself does not work", got, target.Name, want("200", "200", "PONG"))
+	}
+
+	args := []string{"upgrade", chartRelease, "./charts", "--reuse-values",
+		"--set", "networkPolicy.enabled=true",
+		// --set-string: a label value is a string, and the schema refuses the boolean --set makes of "true"
+		"--set-string", "networkPolicy.metricsFrom[0].podSelector.matchLabels." + strings.ReplaceAll(scraperLabel, ".", `\.`) + "=true"}
+	if cpAddress != "" {
+		// the API server (on the control plane) proxies this test's metric reads
+		args = append(args, "--set", "networkPolicy.metricsFrom[1].ipBlock.cidr="+cpAddress+"/32")
+	}
+	out, err := n.helm.run(ctx, args...)
+	if err != nil {
+		t.Fatalf("helm upgrade --set networkPolicy.enabled=true: %v", err)
+	}
+	n.r.logf("helm upgrade with the NetworkPolicies:\n%s", chartTail(out, 4))
+	policies := []string{chartRelay}
+	if valkey {
+		policies = append(policies, chartValkey)
+	}
+	for _, name := range policies {
+		if _, err := n.cs.NetworkingV1().NetworkPolicies(n.ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Fatalf("the chart's NetworkPolicy %s: %v", name, err)
+		}
+	}
+	out, err = n.helm.run(ctx, "test", chartRelease, "--logs", "--timeout", "3m")
+	if err != nil {
+		t.Fatalf("helm test under the NetworkPolicy: %v\n%s", err, chartTail(out, 20))
+	}
+	n.r.logf("helm test under the NetworkPolicies passed")
+
 	outsider := probe("netpol-outsider", map[string]string{"app": "netpol-probe"})
 	scraper := probe("netpol-scraper", map[string]string{"app": "netpol-probe", scraperLabel: "true"})
-	n.r.logf("probes of %s (%s): outsider %q, scraper %q", target.Name, target.Status.PodIP, outsider, scraper)
-	if outsider != "relay=200 admin=000" {
-		t.Fatalf("a pod outside the allowed set got %q from %s, want relay=200 admin=000 (relay port open, admin port refused)", outsider, target.Name)
+	n.r.logf("probes of %s (%s) and %s: outsider %q, scraper %q", target.Name, target.Status.PodIP, chartValkey, outsider, scraper)
+	if w := want("200", "000", "none"); outsider != w {
+		t.Fatalf("a pod outside the allowed set got %q from %s, want %s (relay port open, admin and Valkey ports refused)", outsider, target.Name, w)
 	}
-	if scraper != "relay=200 admin=200" {
-		t.Fatalf("a scraper got %q from %s, want relay=200 admin=200", scraper, target.Name)
+	if w := want("200", "200", "none"); scraper != w {
+		t.Fatalf("a scraper got %q from %s, want %s", scraper, target.Name, w)
 	}
-	return fmt.Sprintf("helm test passes under the policy; from a pod outside the allowed set: relay port 200, admin port refused; from a scraper: both 200 (relay pod %s on %s)",
+	if _, err := chartPodMetrics(ctx, n.cs, n.ns, target.Name, chartAdminPort); err != nil {
+		t.Fatalf("the API server's node cannot read the relay's metrics under the policy (metricsFrom ipBlock %s/32): %v", cpAddress, err)
+	}
+	detail := fmt.Sprintf("helm test passes under the policies; from a pod outside the allowed set: relay port 200, admin port refused; from a scraper: both 200 (relay pod %s on %s)",
 		target.Name, target.Spec.NodeName)
+	if valkey {
+		detail += fmt.Sprintf("; the Valkey port (%s) refused to both, answered PONG to the same probe before the policies", chartValkey)
+	}
+	return detail
 }

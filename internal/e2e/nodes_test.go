@@ -253,3 +253,13 @@ func nodeCondition(n *corev1.Node, t corev1.NodeConditionType) corev1.ConditionS
 	}
 	return ""
 }
+
+// nodeAddress is a node's InternalIP, "" when it has none.
+func nodeAddress(n corev1.Node) string {
+	for _, a := range n.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address
+		}
+	}
+	return ""
+}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -35,6 +36,9 @@ type chartRun struct {
 	// diagnose prints the pods, events and logs after a failure; set once the
 	// namespace exists.
 	diagnose func()
+	// report is the HTML report; a run that ends before its report stage
+	// writes what it has.
+	report *chartReport
 }
 
 // newChartRun starts the clock and prints the summary when the test ends,
@@ -129,8 +133,19 @@ func (r *chartRun) printSummary() {
 	s := r.summary()
 	r.t.Logf("summary:\n%s", s)
 	if path := os.Getenv("RESTAURANTS_E2E_SUMMARY"); path != "" {
-		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			r.t.Errorf("writing the summary to %s: %v", path, err)
+		} else if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			r.t.Errorf("writing the summary to %s: %v", path, err)
+		} else {
+			r.t.Logf("summary written to %s", path)
+		}
+	}
+	if r.report != nil && !r.report.written {
+		if err := r.report.write(r); err != nil {
+			r.t.Errorf("%v", err)
+		} else {
+			r.t.Logf("report (of the stages that ran) written to %s", r.report.path)
 		}
 	}
 }

@@ -42,12 +42,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup f
 
 // Main is the loadtest command line: it reads the flags from args (without
 // the program name) and the environment (lookup, variables LOADTEST_ + the
-// flag in upper snake case), runs the load until ctx is done or the run's
-// bounds are reached, and writes the report to stdout; usage, progress and
+// flag in upper snake case), runs the load until ctx is done, the run's
+// bounds are reached or -control is asked to stop, and writes the report to
+// stdout; usage, progress and
 // errors go to stderr, errors as one line. With -progress auto the progress
 // line is shown when stderr is a terminal. It returns the exit status: 0
-// done, 1 more errors than -max-errors or the metrics could not be read, 2
-// bad usage.
+// done, 1 more errors than -max-errors, the metrics could not be read or
+// the -control address cannot be listened on, 2 bad usage.
 func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -help prints the usage
@@ -65,6 +66,7 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 		metrics   = fs.String("metrics", "", "the relay's admin /metrics URL, scraped before and after the run, and every second for its upstream calls over time")
 		progress  = fs.String("progress", "auto", "live progress line on stderr each second: auto (when stderr is a terminal), always, never")
 		htmlOut   = fs.String("report", "", "also write an HTML report of the run to this file: latency spectrum, throughput, latency and errors over time, and upstream calls over time when -metrics is given")
+		ctlAddr   = fs.String("control", "", "while the run lasts, serve its progress (GET /progress, JSON) and an early end (POST /stop; the report covers what was done) on this address, e.g. :8089")
 		countHdr  = fs.String("count-header", "", "count the answers by this response header's values (e.g. X-Cache)")
 		hdrs      headers
 	)
@@ -136,7 +138,25 @@ func (c Command) Main(ctx context.Context, args []string, stdout, stderr io.Writ
 				p.Elapsed.Seconds(), p.Requests, p.RequestsPerSecond, p.Errors)
 		}
 	}
-	rep, err := Run(ctx, cfg)
+	runCtx := ctx
+	if *ctlAddr != "" {
+		ctl, cctx, err := startControl(ctx, *ctlAddr)
+		if err != nil {
+			fmt.Fprintf(stderr, "loadtest: -control %s: %v\n", *ctlAddr, err)
+			return 1
+		}
+		defer ctl.close()
+		runCtx = cctx
+		show := cfg.Progress
+		cfg.Progress = func(p Progress) {
+			ctl.set(p)
+			if show != nil {
+				show(p)
+			}
+		}
+		fmt.Fprintf(stderr, "loadtest: control on %s (GET /progress, POST /stop)\n", ctl.URL())
+	}
+	rep, err := Run(runCtx, cfg)
 	if tty {
 		fmt.Fprint(stderr, "\r\033[K")
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -135,3 +138,116 @@ type lockedString struct {
 func (l *lockedString) set(s string) { l.mu.Lock(); l.s = s; l.mu.Unlock() }
 
 func (l *lockedString) get() string { l.mu.Lock(); defer l.mu.Unlock(); return l.s }
+
+// lockedBuffer is a bytes.Buffer that a running command writes to while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func TestControlProgressAndStop(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	defer srv.Close()
+	var stdout, stderr lockedBuffer
+	done := make(chan int, 1)
+	begin := time.Now()
+	go func() {
+		done <- Main(context.Background(), []string{"-c", "2", "-d", "2m", "-json", "-progress", "never", "-control", "127.0.0.1:0", srv.URL}, &stdout, &stderr, env(nil))
+	}()
+	var base string
+	deadline := time.Now().Add(30 * time.Second)
+	for base == "" && time.Now().Before(deadline) {
+		if _, rest, ok := strings.Cut(stderr.String(), "control on "); ok {
+			base, _, _ = strings.Cut(rest, " ")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if base == "" {
+		t.Fatalf("no control address announced on stderr: %q", stderr.String())
+	}
+	t.Cleanup(func() { // a failed check must not leave the run going
+		if resp, err := http.Post(base+"/stop", "", nil); err == nil {
+			resp.Body.Close()
+		}
+	})
+	get := func(method, path string) (int, controlStatus, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		var st controlStatus
+		raw, _ := io.ReadAll(resp.Body)
+		_ = json.Unmarshal(raw, &st)
+		return resp.StatusCode, st, string(raw)
+	}
+	// progress comes once a second: wait for a snapshot with requests in it
+	var st controlStatus
+	for time.Now().Before(deadline) {
+		var code int
+		if code, st, _ = get(http.MethodGet, "/progress"); code != http.StatusOK {
+			t.Fatalf("GET /progress: %d", code)
+		}
+		if st.Requests > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st.Requests == 0 || st.ElapsedSeconds <= 0 || st.Stopping {
+		t.Fatalf("progress %+v: want requests, elapsed time, not stopping", st)
+	}
+	if code, _, body := get(http.MethodGet, "/stop"); code != http.StatusMethodNotAllowed || !strings.Contains(body, "use POST") {
+		t.Errorf("GET /stop: %d %s, want 405 saying to POST", code, body)
+	}
+	if code, _, body := get(http.MethodGet, "/nothing"); code != http.StatusNotFound || !strings.Contains(body, "/progress") {
+		t.Errorf("GET /nothing: %d %s, want 404 naming the endpoints", code, body)
+	}
+	if code, st, _ := get(http.MethodPost, "/stop"); code != http.StatusAccepted || !st.Stopping {
+		t.Fatalf("POST /stop: %d %+v, want 202 and stopping", code, st)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after a stop: %s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not end within 30 s of POST /stop")
+	}
+	var rep Report
+	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout.String())
+	}
+	if rep.Requests == 0 || rep.Errors() != 0 || rep.ElapsedSeconds >= 120 || time.Since(begin) >= 2*time.Minute {
+		t.Errorf("report of the stopped run: %d requests, %d errors, elapsed %.1fs: want requests, no errors, well short of 2m", rep.Requests, rep.Errors(), rep.ElapsedSeconds)
+	}
+	if _, err := http.Get(base + "/progress"); err == nil {
+		t.Error("the control address still answers after the run")
+	}
+}
+
+func TestControlListenError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	code, _, errOut := runCmd(t, nil, "-n", "1", "-control", ln.Addr().String(), "http://127.0.0.1:1/")
+	if code != 1 || !strings.Contains(errOut, "-control "+ln.Addr().String()) || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("address in use: exit %d %q, want 1 and one line naming -control", code, errOut)
+	}
+}
