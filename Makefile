@@ -115,7 +115,8 @@ kind-test: kind-up ## the cluster's own e2e: nodes, pod network across nodes, DN
 # RESTAURANTS_E2E_UPGRADE_LOAD (150s), RESTAURANTS_E2E_POD_LOSS_LOAD (60s),
 # RESTAURANTS_E2E_DRAIN_LOAD (150s), RESTAURANTS_E2E_NODE_LOSS_LOAD (180s),
 # RESTAURANTS_E2E_TIER_LOSS_LOAD (90s); fixed: RESTAURANTS_E2E_FORWARD_LOAD (20s),
-# RESTAURANTS_E2E_CAPACITY_LOAD (45s). RESTAURANTS_E2E_NAMESPACE (restaurants-e2e),
+# RESTAURANTS_E2E_CAPACITY_LOAD (45s); RESTAURANTS_E2E_RATE (3000 req/s of the HPA and
+# upgrade runs). RESTAURANTS_E2E_NAMESPACE (restaurants-e2e),
 # RESTAURANTS_E2E_IMAGE, _CURL_IMAGE, _VALKEY_IMAGE (restaurants:dev, ...),
 # RESTAURANTS_E2E_BUILD=0 (use the images as they are), RESTAURANTS_E2E_SUMMARY
 # (bin/kind-e2e/summary.md) and RESTAURANTS_E2E_REPORT (bin/kind-e2e/report.html).
