@@ -6,5 +6,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 sh=$(basename "$(readlink -f "$(command -v dash || command -v sh)")")
-TITLE=restaurants-curl DESCRIPTION="curl and a POSIX shell, for the restaurants chart's helm test" APT="curl" \
-	exec hack/host-image.sh "${IMAGE:-restaurants-curl:dev}" /usr/bin/curl curl "$sh" -- "sh=$sh"
+TITLE=restaurants-curl DESCRIPTION="curl, a POSIX shell and sleep, for the restaurants chart's helm test and the e2e probes" APT="curl" \
+	exec hack/host-image.sh "${IMAGE:-restaurants-curl:dev}" /usr/bin/curl curl "$sh" sleep -- "sh=$sh"
