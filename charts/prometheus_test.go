@@ -1,7 +1,6 @@
 package charts
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +26,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/loadtest"
 	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/proctest"
 	"github.com/scilifelab/restaurants/internal/redistest"
 	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/tooltest"
@@ -460,38 +459,20 @@ func (l *load) stop(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a process's output for the failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // relayProcess is a relay run as a process of its own (the test binary,
 // through relayMarker), on fixed loopback ports so that a restarted one is
 // the same scrape target.
 type relayProcess struct {
 	name, base, admin string
 	args              []string
-	out               *syncBuffer
+	out               *proctest.Buffer
 	cmd               *exec.Cmd
 	done              chan struct{}
 }
 
 func newRelay(t *testing.T, name, upstream string, extra ...string) *relayProcess {
 	listen, admin := loopbacktest.ClosedAddr(t), loopbacktest.ClosedAddr(t)
-	r := &relayProcess{name: name, base: "http://" + listen, admin: admin, out: &syncBuffer{}, args: []string{
+	r := &relayProcess{name: name, base: "http://" + listen, admin: admin, out: &proctest.Buffer{}, args: []string{
 		"--listen", listen, "--admin-listen", admin, "--upstream", upstream,
 		// Keys expire every second, so that the upstream is asked all the
 		// time; an expired copy is served while it is refreshed, and once a
@@ -558,7 +539,7 @@ func (r *relayProcess) kill(t *testing.T) {
 // prometheusServer is Debian's prometheus on a loopback port.
 type prometheusServer struct {
 	api promv1.API
-	out *syncBuffer
+	out *proctest.Buffer
 }
 
 // startPrometheus runs prometheus with the rules, scraping the relays' admin
@@ -598,7 +579,7 @@ func startPrometheus(t *testing.T, bin string, rules ruleGroups, targets ...stri
 	// then it exits at once, and another port is tried.
 	for attempt := 1; ; attempt++ {
 		addr := loopbacktest.ClosedAddr(t)
-		out := &syncBuffer{}
+		out := &proctest.Buffer{}
 		cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 			"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")
 		cmd.Stdout, cmd.Stderr = out, out

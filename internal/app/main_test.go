@@ -9,29 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/proctest"
 )
-
-// syncBuffer is a bytes.Buffer that Main may write its logs to while the
-// test reads them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // keepGC leaves the test process's garbage collector as it is: Main tunes
 // it only when GOGC and GOMEMLIMIT are unset.
@@ -72,7 +54,7 @@ func TestMainServesUntilCancelled(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr proctest.Buffer
 	vars := map[string]string{"RESTAURANTS_UPSTREAM": up.URL + "/api/", "RESTAURANTS_LOG_FORMAT": "json"}
 	for k, v := range keepGC {
 		vars[k] = v

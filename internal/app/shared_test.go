@@ -86,7 +86,7 @@ type peer struct {
 	url     string
 	app     *App
 	metrics prometheus.Gatherer
-	logs    *syncBuffer
+	logs    *proctest.Buffer
 	stop    context.CancelFunc
 	served  chan error
 }
@@ -105,7 +105,7 @@ func startRelay(t *testing.T, up *origin, rURL string, flags ...string) *peer {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &proctest.Buffer{}
 	a, err := New(ctx, cfg, "test", slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		cancel()
@@ -481,7 +481,7 @@ func TestSharedTierLeaseHolderKilled(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	serving := make(chan struct{})
-	doomedLogs := &syncBuffer{}
+	doomedLogs := &proctest.Buffer{}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		once := sync.Once{}

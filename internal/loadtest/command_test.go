@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/proctest"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -139,25 +141,10 @@ func (l *lockedString) set(s string) { l.mu.Lock(); l.s = s; l.mu.Unlock() }
 
 func (l *lockedString) get() string { l.mu.Lock(); defer l.mu.Unlock(); return l.s }
 
-// lockedBuffer is a bytes.Buffer that a running command writes to while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 func TestControlProgressAndStop(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	defer srv.Close()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr proctest.Buffer
 	done := make(chan int, 1)
 	begin := time.Now()
 	go func() {
