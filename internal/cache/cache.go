@@ -330,7 +330,7 @@ func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Tim
 	}
 	f := c.startLocked(key, ks)
 	c.mu.Unlock()
-	go c.run(key, t, f, have, true, true)
+	go c.run(key, t, f, have, true)
 	return lastErr
 }
 
@@ -361,7 +361,7 @@ func (c *Cache) join(key string, t upstream.Target, have *Entry, now time.Time) 
 		return nil, nil, false, &guard.Refusal{Reason: guard.Failing, RetryAfter: wait, Cause: ks.lastErr}
 	}
 	f = c.startLocked(key, ks)
-	go c.run(key, t, f, have, have != nil && have.Status == 200, false)
+	go c.run(key, t, f, have, have != nil && have.Status == 200)
 	return f, nil, true, nil
 }
 
@@ -393,9 +393,8 @@ type loaded struct {
 // back off, and a refused call makes it wait as long as the refusal says.
 // have is the key's entry in this process, or nil; popular tells whether
 // the key was asked for before (a refresh), which admits its answer to the
-// hot set at once; serving tells that have stands in meanwhile (a
-// stale-while-revalidate refresh).
-func (c *Cache) run(key string, t upstream.Target, f *flight, have *Entry, popular, serving bool) {
+// hot set at once.
+func (c *Cache) run(key string, t upstream.Target, f *flight, have *Entry, popular bool) {
 	kind := guard.First
 	if have != nil && have.Status == 200 {
 		kind = guard.Refresh
@@ -403,10 +402,11 @@ func (c *Cache) run(key string, t upstream.Target, f *flight, have *Entry, popul
 	l, use := c.loadShared(key, t, have, kind, popular)
 	now := c.now()
 	// One failed tier operation (a timeout on a busy engine) while a stale
-	// copy stands in puts the refresh off rather than calling the upstream
-	// beside the cluster; a second one in a row fetches alone.
+	// copy stands in (a refresh: a join's copy is past every window) puts
+	// the refresh off rather than calling the upstream beside the cluster;
+	// a second one in a row fetches alone.
 	c.mu.Lock()
-	putOff := use == sharedFailed && serving && !c.keys[key].deferred && now.Before(have.StaleUntil())
+	putOff := use == sharedFailed && have != nil && now.Before(have.StaleUntil()) && !c.keys[key].deferred
 	c.mu.Unlock()
 	switch {
 	case putOff:
