@@ -180,12 +180,10 @@ func floodOnce(ctx context.Context, o Options, name string, flood bool) (*FloodR
 			}
 		}
 	}
-	var before *loadtest.MetricsSample
 	client := metricsClient()
-	if s.metricsURL != "" {
-		if before, err = loadtest.ScrapeMetrics(ctx, client, s.metricsURL); err != nil {
-			return nil, err
-		}
+	before, err := s.relayMetrics(ctx, client)
+	if err != nil {
+		return nil, err
 	}
 	callsBefore, err := s.upstream.requests(ctx)
 	if err != nil {
@@ -217,13 +215,8 @@ func floodOnce(ctx context.Context, o Options, name string, flood bool) (*FloodR
 	}
 	run.WindowSeconds = time.Since(began).Seconds()
 	run.Readers, run.UpstreamCalls = rep, callsAfter-callsBefore
-	if before != nil {
-		after, err := loadtest.ScrapeMetrics(ctx, client, s.metricsURL)
-		if err != nil {
-			return nil, err
-		}
-		run.Metrics = loadtest.DiffMetrics(before, after)
-		run.Skipped = diffByLabel(before, after, metricUpstreamSkipped, "reason")
+	if run.Metrics, run.Skipped, err = s.relaySince(ctx, client, before); err != nil {
+		return nil, err
 	}
 	if err := s.alive(); err != nil {
 		return nil, err

@@ -233,13 +233,10 @@ func hangOnce(ctx context.Context, o Options, name string, plan hangPlan) (*Hang
 // hangPhase runs one phase's load, counting the upstream's calls and,
 // for a relay, what its metrics counted.
 func hangPhase(ctx context.Context, o Options, s *system, name string, d time.Duration) (*HangPhase, error) {
-	var before *loadtest.MetricsSample
 	client := metricsClient()
-	if s.metricsURL != "" {
-		var err error
-		if before, err = loadtest.ScrapeMetrics(ctx, client, s.metricsURL); err != nil {
-			return nil, err
-		}
+	before, err := s.relayMetrics(ctx, client)
+	if err != nil {
+		return nil, err
 	}
 	callsBefore, err := s.upstream.requests(ctx)
 	if err != nil {
@@ -256,13 +253,8 @@ func hangPhase(ctx context.Context, o Options, s *system, name string, d time.Du
 	}
 	p := &HangPhase{Name: name, Report: rep, UpstreamCalls: callsAfter - callsBefore}
 	p.Waits, p.WaitShare = waitsOf(rep, hangWait)
-	if before != nil {
-		after, err := loadtest.ScrapeMetrics(ctx, client, s.metricsURL)
-		if err != nil {
-			return nil, err
-		}
-		p.Metrics = loadtest.DiffMetrics(before, after)
-		p.Skipped = diffByLabel(before, after, metricUpstreamSkipped, "reason")
+	if p.Metrics, p.Skipped, err = s.relaySince(ctx, client, before); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

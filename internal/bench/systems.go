@@ -377,3 +377,26 @@ func urlsOf(ts []loadtest.Target) []string {
 
 // metricsClient scrapes the relays' admin /metrics.
 func metricsClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
+
+// relayMetrics scrapes the system's /metrics: nil for a system that has
+// none (nginx, the bare handler).
+func (s *system) relayMetrics(ctx context.Context, client *http.Client) (*loadtest.MetricsSample, error) {
+	if s.metricsURL == "" {
+		return nil, nil
+	}
+	return loadtest.ScrapeMetrics(ctx, client, s.metricsURL)
+}
+
+// relaySince scrapes the system's /metrics again and returns what they
+// counted since before, and the upstream calls the relay skipped by
+// reason; nothing when before is nil.
+func (s *system) relaySince(ctx context.Context, client *http.Client, before *loadtest.MetricsSample) (*loadtest.MetricsDelta, map[string]float64, error) {
+	if before == nil {
+		return nil, nil, nil
+	}
+	after, err := loadtest.ScrapeMetrics(ctx, client, s.metricsURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return loadtest.DiffMetrics(before, after), diffByLabel(before, after, metricUpstreamSkipped, "reason"), nil
+}
