@@ -437,7 +437,10 @@ func TestChartOnKind(t *testing.T) {
 		// the calls per TTL period of the rollout without it.
 		perKeyTTL := float64(run.calls) / float64(run.clusterBound)
 		without := float64(upgrade.calls) / float64(upgrade.clusterBound)
-		tiers, _ := stages.relayTiers(ctx)
+		tiers, err := stages.relayTiers(ctx)
+		if err != nil {
+			t.Fatalf("the relays' shared-tier metrics after the rollout: %v", err)
+		}
 		var tierErrors float64
 		for _, tier := range tiers {
 			tierErrors += tier.errors
