@@ -12,6 +12,7 @@ import (
 
 	"github.com/scilifelab/restaurants/internal/admin"
 	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/connguard"
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
 	"github.com/scilifelab/restaurants/internal/relay"
@@ -28,6 +29,7 @@ type App struct {
 	metrics   *metrics.Metrics
 	readiness admin.Readiness
 	main      *http.Server
+	guard     *connguard.Guard
 	admin     *http.Server
 	closeOnce sync.Once
 }
@@ -110,16 +112,18 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		return nil, fmt.Errorf("--cors-origins: %w", err)
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	// Slow clients are cut off by the connection guard rather than by
+	// net/http's timeouts, whose socket deadlines cost every request
+	// several changes to the runtime's timers.
+	a.guard = connguard.New(connguard.Config{
+		Timeouts: ClientTimeouts(cfg),
+		Expired:  func(p connguard.Phase) { m.ConnectionTimedOut(p.String()) },
+	})
 	a.main = &http.Server{
-		Handler: relay.NewRouter(a.relay, relay.WithCORS(cors)),
-		// Equal header and request timeouts spare net/http one deadline
-		// reset per request; the relay reads no request bodies.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      cfg.UpstreamTimeout + 5*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          errLog,
+		Handler:        relay.NewRouter(a.relay, relay.WithCORS(cors)),
+		ConnState:      a.guard.ConnState,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       errLog,
 	}
 	a.admin = &http.Server{
 		Handler:           admin.NewHandler(admin.Config{Readiness: &a.readiness, Gatherer: m.Registry, Pprof: cfg.Pprof}),
@@ -131,6 +135,13 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 	return a, nil
 }
 
+// ClientTimeouts are the bounds on the relay's client connections: 10 s for
+// a request header, 2 min idle between requests, and for answering a
+// request the upstream timeout and 5 s more.
+func ClientTimeouts(cfg Config) connguard.Timeouts {
+	return connguard.Timeouts{Header: 10 * time.Second, Idle: 2 * time.Minute, Answer: cfg.UpstreamTimeout + 5*time.Second}
+}
+
 // Serve serves the relay on ln and the admin handler on adminLn until ctx
 // is cancelled. Then readiness turns false while the relay keeps serving
 // for the drain delay, so that load balancers stop sending traffic, and the
@@ -140,6 +151,10 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 // clean shutdown.
 func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	defer a.Close()
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	go a.guard.Watch(watchCtx)
+	ln = a.guard.Listener(ln)
 	errs := make(chan error, 2)
 	go func() { errs <- serve(a.main, ln, "relay") }()
 	go func() { errs <- serve(a.admin, adminLn, "admin") }()

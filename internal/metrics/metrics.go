@@ -66,6 +66,17 @@ type Sources struct {
 	Shared bool
 }
 
+// connPhases are the phases of a client connection whose time can run out.
+func connPhases() []string { return []string{"header", "idle", "answer"} }
+
+// ConnectionTimedOut counts one client connection closed because its phase
+// (header, idle or answer) took too long.
+func (m *Metrics) ConnectionTimedOut(phase string) {
+	if c, ok := m.connsClosed[phase]; ok {
+		c.Inc()
+	}
+}
+
 // sharedOps are the operations of the shared tier whose failures are counted.
 func sharedOps() []string {
 	return []string{"get", "set", "lease", "release", "ping"}
@@ -87,6 +98,7 @@ type Metrics struct {
 	latency     prometheus.Histogram
 	coalesced   prometheus.Counter
 	staleServed [2]prometheus.Counter
+	connsClosed map[string]prometheus.Counter
 
 	sharedUp      prometheus.Gauge
 	sharedLookups map[string]prometheus.Counter
@@ -117,8 +129,16 @@ func New(version string, src Sources) *Metrics {
 			Name: "restaurants_coalesced_waits_total",
 			Help: "Requests that waited for another request's upstream call instead of making their own.",
 		}),
-		byOutcome: make(map[string]prometheus.Counter),
-		skipped:   make(map[string]prometheus.Counter),
+		byOutcome:   make(map[string]prometheus.Counter),
+		skipped:     make(map[string]prometheus.Counter),
+		connsClosed: make(map[string]prometheus.Counter),
+	}
+	closed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "restaurants_client_connections_timed_out_total",
+		Help: "Client connections the relay closed because a phase took too long: header (a request header slower than 10 s), idle (no request for 2 min), answer (a request not answered and read within --upstream-timeout + 5 s).",
+	}, []string{"phase"})
+	for _, p := range connPhases() {
+		m.connsClosed[p] = closed.WithLabelValues(p)
 	}
 	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "restaurants_upstream_skipped_total",
@@ -142,7 +162,7 @@ func New(version string, src Sources) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(
-		m.requests, m.upstream, skipped, m.latency, m.coalesced, stale, build,
+		m.requests, m.upstream, skipped, m.latency, m.coalesced, stale, closed, build,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "restaurants_cache_entries",
 			Help: "Entries held in the cache.",

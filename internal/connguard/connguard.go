@@ -1,0 +1,290 @@
+// Package connguard guards an HTTP/1.1 server's client connections against
+// clients that stall: it closes a connection whose request header takes too
+// long, that waits idle too long for its next request, or whose answer takes
+// too long (a client that stops reading). It does with one watchdog per
+// listener what http.Server's ReadHeaderTimeout, IdleTimeout and
+// WriteTimeout do with socket deadlines, which net/http sets and clears
+// several times per request, each a change to the runtime's timers: the
+// watchdog reads a coarse clock and costs a request two atomic stores. A
+// connection is closed within two ticks (a tick is a tenth of the shortest
+// timeout, at most a second) after its time is up, never before.
+package connguard
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Timeouts bound the phases of a client connection. Zero leaves a phase
+// unbounded.
+type Timeouts struct {
+	// Header bounds reading a request header: from its first byte, or from
+	// the accept for a new connection, to its end.
+	Header time.Duration
+	// Idle bounds a kept-alive connection's wait for its next request.
+	Idle time.Duration
+	// Answer bounds a request from the end of its header to the end of its
+	// answer: the handler's work and the client's reading of the answer.
+	Answer time.Duration
+}
+
+// Phase is what a connection is doing, for the timeout that applies.
+type Phase uint8
+
+// The phases of a connection.
+const (
+	// Header: a request header is being read.
+	Header Phase = iota
+	// Idle: waiting for the next request.
+	Idle
+	// Answer: the request is being answered.
+	Answer
+	numPhases
+)
+
+func (p Phase) String() string {
+	switch p {
+	case Header:
+		return "header"
+	case Idle:
+		return "idle"
+	case Answer:
+		return "answer"
+	}
+	return "unknown"
+}
+
+// Guard watches the connections of the listeners it wraps. Install its
+// ConnState as the http.Server's ConnState, and run Watch while serving.
+type Guard struct {
+	limit   [numPhases]int64 // nanoseconds; 0 = unbounded
+	tick    time.Duration
+	expired func(Phase)
+	now     atomic.Int64 // the coarse clock, unix nanoseconds
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+}
+
+// Config sets up a Guard.
+type Config struct {
+	Timeouts Timeouts
+	// Expired, if set, is called for each connection the guard closes, with
+	// the phase whose time was up.
+	Expired func(Phase)
+}
+
+// New returns a Guard for the timeouts of cfg.
+func New(cfg Config) *Guard {
+	t := cfg.Timeouts
+	g := &Guard{expired: cfg.Expired, conns: map[*conn]struct{}{}}
+	g.limit[Header] = int64(max(t.Header, 0))
+	g.limit[Idle] = int64(max(t.Idle, 0))
+	g.limit[Answer] = int64(max(t.Answer, 0))
+	g.tick = time.Second
+	for _, l := range g.limit {
+		if l > 0 {
+			g.tick = min(g.tick, time.Duration(l)/10)
+		}
+	}
+	g.tick = max(g.tick, 10*time.Millisecond)
+	g.now.Store(time.Now().UnixNano())
+	return g
+}
+
+// Listener wraps ln so that the guard watches every connection it accepts.
+func (g *Guard) Listener(ln net.Listener) net.Listener { return &listener{Listener: ln, g: g} }
+
+// ConnState follows net/http's view of each connection: a request's header
+// read (StateActive) starts its answer, the end of the answer (StateIdle)
+// the wait for the next one. Set it as the http.Server's ConnState.
+func (g *Guard) ConnState(nc net.Conn, s http.ConnState) {
+	c, ok := nc.(*conn)
+	if !ok {
+		return
+	}
+	switch s {
+	case http.StateActive:
+		c.enter(Answer)
+	case http.StateIdle:
+		c.enter(Idle)
+	case http.StateHijacked, http.StateClosed:
+		g.forget(c)
+	}
+}
+
+// Watch closes the connections whose time is up, once per tick, until ctx
+// ends.
+func (g *Guard) Watch(ctx context.Context) {
+	t := time.NewTicker(g.tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			g.sweep(now)
+		}
+	}
+}
+
+// Len is the number of connections watched.
+func (g *Guard) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.conns)
+}
+
+// sweep advances the coarse clock to now and closes every connection whose
+// phase has lasted longer than its limit.
+func (g *Guard) sweep(now time.Time) {
+	n := now.UnixNano()
+	g.now.Store(n)
+	var late []*conn
+	g.mu.Lock()
+	for c := range g.conns {
+		p, since := unpack(c.state.Load())
+		// A phase's start is read from the coarse clock, up to a tick
+		// early: a tick more keeps every connection its whole time.
+		if l := g.limit[p]; l > 0 && n-since > l+int64(g.tick) {
+			late = append(late, c)
+			delete(g.conns, c)
+		}
+	}
+	g.mu.Unlock()
+	for _, c := range late {
+		if g.expired != nil {
+			p, _ := unpack(c.state.Load())
+			g.expired(p)
+		}
+		// Closing the socket ends a blocked read or write with an error,
+		// which net/http takes as the client gone.
+		_ = c.Conn.Close()
+	}
+}
+
+func (g *Guard) watch(c *conn) {
+	g.mu.Lock()
+	g.conns[c] = struct{}{}
+	g.mu.Unlock()
+}
+
+func (g *Guard) forget(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+}
+
+// state packs a phase and the coarse time it began into one word, so that
+// the watchdog never sees one without the other.
+func pack(p Phase, since int64) int64 { return since&^3 | int64(p) }
+
+func unpack(s int64) (Phase, int64) { return Phase(s & 3), s &^ 3 }
+
+type listener struct {
+	net.Listener
+	g *Guard
+}
+
+// Accept returns the next connection, watched from its accept on: its first
+// request header must arrive within the header timeout.
+func (l *listener) Accept() (net.Conn, error) {
+	nc, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{Conn: nc, g: l.g}
+	c.state.Store(pack(Header, time.Now().UnixNano()))
+	l.g.watch(c)
+	return c, nil
+}
+
+// conn is a watched connection. It also drops the requests to clear a
+// deadline that is not set, which net/http makes several times per request.
+type conn struct {
+	net.Conn
+	g     *Guard
+	state atomic.Int64 // pack(phase, since)
+
+	deadlineMu sync.Mutex
+	readDL     atomic.Bool // a read deadline is set
+	writeDL    atomic.Bool // a write deadline is set
+}
+
+func (c *conn) enter(p Phase) { c.state.Store(pack(p, c.g.now.Load())) }
+
+// Read reads from the connection; the first bytes read while idle begin a
+// request header.
+func (c *conn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if p, _ := unpack(c.state.Load()); p == Idle {
+			c.enter(Header)
+		}
+	}
+	return n, err
+}
+
+// CloseWrite shuts down the writing side, as net/http does before closing
+// a connection whose request it did not read to the end.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// Close closes the connection and stops watching it.
+func (c *conn) Close() error {
+	c.g.forget(c)
+	return c.Conn.Close()
+}
+
+// SetDeadline sets both deadlines.
+func (c *conn) SetDeadline(t time.Time) error {
+	if t.IsZero() && !c.readDL.Load() && !c.writeDL.Load() {
+		return nil
+	}
+	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
+	if err := c.Conn.SetDeadline(t); err != nil {
+		return err
+	}
+	c.readDL.Store(!t.IsZero())
+	c.writeDL.Store(!t.IsZero())
+	return nil
+}
+
+// SetReadDeadline sets the read deadline; clearing one that is not set
+// costs nothing.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	if t.IsZero() && !c.readDL.Load() {
+		return nil
+	}
+	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
+	if err := c.Conn.SetReadDeadline(t); err != nil {
+		return err
+	}
+	c.readDL.Store(!t.IsZero())
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline; clearing one that is not set
+// costs nothing.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && !c.writeDL.Load() {
+		return nil
+	}
+	c.deadlineMu.Lock()
+	defer c.deadlineMu.Unlock()
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	c.writeDL.Store(!t.IsZero())
+	return nil
+}

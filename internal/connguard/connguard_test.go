@@ -1,0 +1,287 @@
+package connguard
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// serve runs handler on a loopback listener watched by a guard of t, and
+// returns its address and what the guard closed.
+func serve(tb testing.TB, to Timeouts, handler http.Handler) (string, *Guard, *closedLog) {
+	tb.Helper()
+	closed := &closedLog{}
+	g := New(Config{Timeouts: to, Expired: closed.add})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: handler, ConnState: g.ConnState}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); g.Watch(ctx) }()
+	go func() { _ = srv.Serve(g.Listener(ln)) }()
+	tb.Cleanup(func() {
+		_ = srv.Close()
+		cancel()
+		<-done
+	})
+	return ln.Addr().String(), g, closed
+}
+
+type closedLog struct {
+	mu     sync.Mutex
+	phases []Phase
+}
+
+func (l *closedLog) add(p Phase) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.phases = append(l.phases, p)
+}
+
+func (l *closedLog) get() []Phase {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Phase(nil), l.phases...)
+}
+
+func ok(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }
+
+// waitClosed reads c until the server closes it, and returns how long that
+// took from start; it fails past limit.
+func waitClosed(t *testing.T, c net.Conn, start time.Time, limit time.Duration) time.Duration {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(limit))
+	_, err := io.Copy(io.Discard, c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("connection still open after %s", limit)
+	}
+	return time.Since(start)
+}
+
+func dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func get(t *testing.T, c net.Conn, br *bufio.Reader) {
+	t.Helper()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+func TestAHeaderSentByteByByteIsCutOff(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	addr, g, closed := serve(t, Timeouts{Header: limit, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
+	c := dial(t, addr)
+	start := time.Now()
+	// A slowloris: every byte well within any per-read timeout, the header
+	// never finished.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for _, b := range []byte("GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + strings.Repeat("a", 1000)) {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}()
+	took := waitClosed(t, c, start, 10*time.Second)
+	if took < limit {
+		t.Fatalf("closed after %s, before the header timeout %s", took, limit)
+	}
+	if got := closed.get(); len(got) != 1 || got[0] != Header {
+		t.Fatalf("closed for %v, want [header]", got)
+	}
+	if n := g.Len(); n != 0 {
+		t.Fatalf("%d connections still watched", n)
+	}
+}
+
+func TestANewConnectionThatSendsNothingIsCutOff(t *testing.T) {
+	const limit = 200 * time.Millisecond
+	addr, _, closed := serve(t, Timeouts{Header: limit, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
+	c := dial(t, addr)
+	if took := waitClosed(t, c, time.Now(), 10*time.Second); took < limit {
+		t.Fatalf("closed after %s, before the header timeout %s", took, limit)
+	}
+	if got := closed.get(); len(got) != 1 || got[0] != Header {
+		t.Fatalf("closed for %v, want [header]", got)
+	}
+}
+
+func TestAnIdleConnectionIsClosedAfterTheIdleTimeoutOnly(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	// A header timeout shorter than the idle one: waiting between requests
+	// is not reading a header.
+	addr, _, closed := serve(t, Timeouts{Header: 100 * time.Millisecond, Idle: idle, Answer: time.Minute}, http.HandlerFunc(ok))
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	get(t, c, br)
+	time.Sleep(200 * time.Millisecond) // past the header timeout, inside the idle one
+	get(t, c, br)
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("read on the idle connection: %v, want EOF", err)
+	}
+	if took := time.Since(start); took < idle {
+		t.Fatalf("closed after %s idle, before the idle timeout %s", took, idle)
+	}
+	if got := closed.get(); len(got) != 1 || got[0] != Idle {
+		t.Fatalf("closed for %v, want [idle]", got)
+	}
+}
+
+func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
+	const limit = 300 * time.Millisecond
+	wrote := make(chan error, 1)
+	big := make([]byte, 1<<20)
+	addr, _, closed := serve(t, Timeouts{Header: time.Minute, Idle: time.Minute, Answer: limit}, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		var err error
+		for i := 0; i < 256 && err == nil; i++ { // 256 MiB: more than any socket buffer
+			_, err = w.Write(big)
+		}
+		wrote <- err
+	}))
+	c := dial(t, addr)
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	// The client reads nothing; the handler's writes block until the guard
+	// closes the connection.
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Fatal("the handler wrote 256 MiB to a client that reads nothing")
+		}
+		if took := time.Since(start); took < limit {
+			t.Fatalf("cut off after %s, before the answer timeout %s", took, limit)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler is still writing to a client that reads nothing")
+	}
+	if got := closed.get(); len(got) != 1 || got[0] != Answer {
+		t.Fatalf("closed for %v, want [answer]", got)
+	}
+}
+
+func TestABusyKeptAliveConnectionStaysOpen(t *testing.T) {
+	// Every timeout far shorter than the connection's life, none shorter
+	// than one of its phases.
+	addr, g, closed := serve(t, Timeouts{Header: 150 * time.Millisecond, Idle: 150 * time.Millisecond, Answer: 150 * time.Millisecond}, http.HandlerFunc(ok))
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	end := time.Now().Add(time.Second)
+	n := 0
+	for time.Now().Before(end) {
+		get(t, c, br)
+		n++
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := closed.get(); len(got) != 0 {
+		t.Fatalf("closed for %v after %d requests; a busy connection stays open", got, n)
+	}
+	if g.Len() != 1 {
+		t.Fatalf("%d connections watched, want 1", g.Len())
+	}
+}
+
+func TestAClosedConnectionIsForgotten(t *testing.T) {
+	addr, g, _ := serve(t, Timeouts{Header: time.Minute, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
+	c := dial(t, addr)
+	get(t, c, bufio.NewReader(c))
+	_ = c.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for g.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still watched after the client closed", g.Len())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// countingConn counts the deadline changes that reach the socket.
+type countingConn struct {
+	net.Conn
+	reads, writes int
+}
+
+func (c *countingConn) SetReadDeadline(t time.Time) error {
+	c.reads++
+	return c.Conn.SetReadDeadline(t)
+}
+func (c *countingConn) SetWriteDeadline(t time.Time) error {
+	c.writes++
+	return c.Conn.SetWriteDeadline(t)
+}
+func (c *countingConn) SetDeadline(t time.Time) error {
+	c.reads++
+	c.writes++
+	return c.Conn.SetDeadline(t)
+}
+
+func TestClearingADeadlineThatIsNotSetCostsNothing(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	cc := &countingConn{Conn: server}
+	c := &conn{Conn: cc, g: New(Config{})}
+	for range 3 {
+		_ = c.SetReadDeadline(time.Time{})
+		_ = c.SetWriteDeadline(time.Time{})
+		_ = c.SetDeadline(time.Time{})
+	}
+	if cc.reads != 0 || cc.writes != 0 {
+		t.Fatalf("%d read and %d write deadline changes reached the socket, want none", cc.reads, cc.writes)
+	}
+	// A deadline that is set still works, and clearing it reaches the socket.
+	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	if cc.reads != 2 {
+		t.Fatalf("%d read deadline changes reached the socket, want 2", cc.reads)
+	}
+	go func() { _, _ = client.Write([]byte("x")) }()
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("read after the deadline was cleared: %v", err)
+	}
+	_ = c.SetDeadline(time.Now().Add(time.Hour))
+	_ = c.SetWriteDeadline(time.Time{})
+	_ = c.SetReadDeadline(time.Time{})
+	if cc.reads != 4 || cc.writes != 2 {
+		t.Fatalf("%d read and %d write deadline changes, want 4 and 2", cc.reads, cc.writes)
+	}
+}
