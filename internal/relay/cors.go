@@ -82,12 +82,13 @@ func parseOrigin(o string) (string, error) {
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }
 
-// apply sets the CORS headers of an answer to a request from origin. Like
+// apply sets the CORS headers of an answer to a request of header req. Like
 // the menu API it exposes no headers beyond the CORS-safelisted ones
 // (Content-Type, Content-Length, Cache-Control...): every field counts, as
 // Go's header map holds eight without growing. The default policy adds one
 // field to a hit, a list two (Vary, and the echoed origin when allowed).
-func (c *CORS) apply(h http.Header, origin []string) {
+// The request's Origin is looked up only for a list.
+func (c *CORS) apply(h http.Header, req http.Header) {
 	if !c.enabled {
 		return
 	}
@@ -96,7 +97,7 @@ func (c *CORS) apply(h http.Header, origin []string) {
 		return
 	}
 	h["Vary"] = c.vary
-	if len(origin) == 1 {
+	if origin := req["Origin"]; len(origin) == 1 {
 		if echo, ok := c.origins[origin[0]]; ok {
 			h["Access-Control-Allow-Origin"] = echo
 		}
@@ -128,7 +129,7 @@ func newCORSHandler(c CORS, next http.Handler, m *metrics.Metrics) *corsHandler 
 
 func (ch *corsHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	h := w.Header()
-	ch.cors.apply(h, req.Header["Origin"])
+	ch.cors.apply(h, req.Header)
 	if req.Method != http.MethodOptions {
 		ch.next.ServeHTTP(w, req)
 		return

@@ -111,6 +111,13 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.metrics.Request(r.write(w, req, res), res.State)
 }
 
+// autoLengthMax is the largest body whose Content-Length net/http sends by
+// itself: a handler that writes no more than its chunking buffer (2 KiB)
+// before it returns gets the length of what it wrote, set without a header
+// map entry to copy, sort and write. A longer body, or a HEAD answer, needs
+// the header.
+const autoLengthMax = 2048
+
 // write sends a cached entry, or 304 when the client holds it already, and
 // returns the status sent. The headers are those of a shared cache (RFC
 // 9111): the Date of the upstream's answer, its Age, and a max-age of the
@@ -131,7 +138,9 @@ func (r *Relay) write(w http.ResponseWriter, req *http.Request, res cache.Result
 		w.WriteHeader(http.StatusNotModified)
 		return http.StatusNotModified
 	}
-	h["Content-Length"] = e.LengthHeader()
+	if len(e.Body) > autoLengthMax || req.Method == http.MethodHead {
+		h["Content-Length"] = e.LengthHeader()
+	}
 	w.WriteHeader(e.Status)
 	if req.Method != http.MethodHead {
 		_, _ = w.Write(e.Body)

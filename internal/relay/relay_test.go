@@ -669,3 +669,26 @@ func counterValue(t *testing.T, m *metrics.Metrics, name string, labels map[stri
 	}
 	return 0
 }
+
+func TestEveryAnswerCarriesItsLengthNeverChunked(t *testing.T) {
+	for _, size := range []int{2, autoLengthMax - 20, autoLengthMax, autoLengthMax + 1, 64 << 10} {
+		body := `"` + strings.Repeat("a", size-2) + `"`
+		f := newFixture(t, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, body)
+		}, defaults())
+		for _, method := range []string{http.MethodGet, http.MethodGet, http.MethodHead} {
+			resp, got := f.do(method, "/restaurant")
+			if resp.ContentLength != int64(size) || len(resp.TransferEncoding) != 0 {
+				t.Fatalf("%d-byte %s: Content-Length %d, Transfer-Encoding %v; want %d, none", size, method, resp.ContentLength, resp.TransferEncoding, size)
+			}
+			if want := body; method == http.MethodHead {
+				if got != "" {
+					t.Fatalf("HEAD answered with a body of %d bytes", len(got))
+				}
+			} else if got != want {
+				t.Fatalf("%d-byte GET: body of %d bytes", size, len(got))
+			}
+		}
+	}
+}
