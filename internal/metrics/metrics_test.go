@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,15 +42,15 @@ func TestCounting(t *testing.T) {
 		got, want float64
 		what      string
 	}{
-		{testutil.ToFloat64(m.requests.WithLabelValues("200", "hit")), 2, "hits"},
-		{testutil.ToFloat64(m.requests.WithLabelValues("200", "miss")), 1, "misses"},
-		{testutil.ToFloat64(m.requests.WithLabelValues("418", "none")), 1, "a rare code"},
+		{float64(m.requests.count(200, cache.Hit)), 2, "hits"},
+		{float64(m.requests.count(200, cache.Miss)), 1, "misses"},
+		{float64(m.requests.count(418, cache.None)), 1, "a rare code"},
 		{testutil.ToFloat64(m.upstream.WithLabelValues("ok")), 1, "upstream ok"},
 		{testutil.ToFloat64(m.upstream.WithLabelValues("unheard_of")), 1, "an unknown outcome"},
 		{testutil.ToFloat64(m.coalesced), 1, "coalesced waits"},
 		{testutil.ToFloat64(m.staleServed[0]), 2, "stale while revalidating"},
 		{testutil.ToFloat64(m.staleServed[1]), 1, "stale on error"},
-		{testutil.ToFloat64(m.requests.WithLabelValues("200", "stale")), 3, "stale answers"},
+		{float64(m.requests.count(200, cache.Revalidating)), 3, "stale answers"},
 		{testutil.ToFloat64(m.skipped["budget"]), 2, "calls skipped for the budget"},
 		{testutil.ToFloat64(m.skipped["busy"]), 1, "calls skipped for no free slot"},
 		{testutil.ToFloat64(m.skipped["backoff"]), 0, "calls skipped for a key's back-off"},
@@ -112,7 +113,7 @@ func TestSharedTierMetrics(t *testing.T) {
 		{testutil.ToFloat64(m.sharedErrors["get"]), 1, "get errors"},
 		{testutil.ToFloat64(m.leaseWaits), 1, "lease waits"},
 		{testutil.ToFloat64(m.leasesLost), 1, "leases lost"},
-		{testutil.ToFloat64(m.requests.WithLabelValues("200", "shared_hit")), 1, "shared hits served"},
+		{float64(m.requests.count(200, cache.SharedHit)), 1, "shared hits served"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
@@ -121,5 +122,34 @@ func TestSharedTierMetrics(t *testing.T) {
 	m.SharedUp(false)
 	if v := testutil.ToFloat64(m.sharedUp); v != 0 {
 		t.Errorf("down: up = %v", v)
+	}
+}
+
+func TestRequestCountsAddUpAcrossGoroutinesAndStates(t *testing.T) {
+	m := newTestMetrics()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				m.Request(200, cache.Hit)
+				m.Request(200, cache.Revalidating)
+				m.Request(200, cache.StaleOnError)
+				m.Request(599, cache.StaleOnError)
+			}
+		}()
+	}
+	wg.Wait()
+	// The two stale states share one series, which is sent once.
+	want := `
+# HELP restaurants_requests_total Requests answered, by status code and cache result (hit, miss, coalesced, stale, none).
+# TYPE restaurants_requests_total counter
+restaurants_requests_total{cache="hit",code="200"} 8000
+restaurants_requests_total{cache="stale",code="200"} 16000
+restaurants_requests_total{cache="stale",code="599"} 8000
+`
+	if err := testutil.GatherAndCompare(m.Registry, strings.NewReader(want), "restaurants_requests_total"); err != nil {
+		t.Fatal(err)
 	}
 }

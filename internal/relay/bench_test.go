@@ -36,6 +36,28 @@ func BenchmarkHit(b *testing.B) {
 	}
 }
 
+// BenchmarkHitParallel is BenchmarkHit on every core at once: what the
+// cores share on the hit path (counters, the hot set) shows here.
+func BenchmarkHitParallel(b *testing.B) {
+	f := newFixture(&testing.T{}, jsonHandler(200, listJSON), defaults())
+	h := NewRouter(f.relay)
+	fill := &discard{h: make(http.Header)}
+	h.ServeHTTP(fill, httptest.NewRequest(http.MethodGet, "/restaurant/dufva", nil))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		req := httptest.NewRequest(http.MethodGet, "/restaurant/dufva", nil)
+		w := &discard{h: make(http.Header)}
+		for pb.Next() {
+			clear(w.h)
+			h.ServeHTTP(w, req)
+			if w.code != 200 {
+				b.Errorf("status %d", w.code)
+				return
+			}
+		}
+	})
+}
+
 // BenchmarkHitHTTP measures hits over loopback HTTP with keep-alive clients;
 // BenchmarkFixedHTTP is the same load on a handler writing fixed bytes, the
 // ceiling any relay can reach here. Compare the two from one run.
