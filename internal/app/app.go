@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,7 +117,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 	// net/http's timeouts, whose socket deadlines cost every request
 	// several changes to the runtime's timers.
 	a.guard = connguard.New(connguard.Config{
-		Timeouts: ClientTimeouts(cfg),
+		Timeouts: clientTimeouts(cfg),
 		Expired:  func(p connguard.Phase) { m.ConnectionTimedOut(p.String()) },
 	})
 	a.main = &http.Server{
@@ -135,11 +136,15 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 	return a, nil
 }
 
-// ClientTimeouts are the bounds on the relay's client connections: 10 s for
-// a request header, 2 min idle between requests, and for answering a
-// request the upstream timeout and 5 s more.
-func ClientTimeouts(cfg Config) connguard.Timeouts {
-	return connguard.Timeouts{Header: 10 * time.Second, Idle: 2 * time.Minute, Answer: cfg.UpstreamTimeout + 5*time.Second}
+// clientTimeouts are the bounds on the relay's client connections: unless
+// cfg sets them, 10 s for a request header, 2 min idle between requests,
+// and for answering a request the upstream timeout and 5 s more.
+func clientTimeouts(cfg Config) connguard.Timeouts {
+	t := cfg.ClientTimeouts
+	t.Header = cmp.Or(t.Header, 10*time.Second)
+	t.Idle = cmp.Or(t.Idle, 2*time.Minute)
+	t.Answer = cmp.Or(t.Answer, cfg.UpstreamTimeout+5*time.Second)
+	return t
 }
 
 // Serve serves the relay on ln and the admin handler on adminLn until ctx

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/connguard"
 )
 
 func listen(t *testing.T) net.Listener {
@@ -164,5 +166,70 @@ func TestMetricsAreServed(t *testing.T) {
 	}
 	if code, _ := get(t, "http://"+adminLn.Addr().String()+"/debug/pprof/"); code != 200 {
 		t.Fatalf("/debug/pprof/ = %d with --pprof", code)
+	}
+}
+
+func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer up.Close()
+	cfg, err := ParseFlags([]string{"--upstream", up.URL + "/api/", "--drain-delay", "0s"},
+		func(string) (string, bool) { return "", false }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const header, idle = 200 * time.Millisecond, 300 * time.Millisecond
+	cfg.ClientTimeouts = connguard.Timeouts{Header: header, Idle: idle}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, adminLn := listen(t), listen(t)
+	served := make(chan error, 1)
+	go func() { served <- a.Serve(ctx, ln, adminLn) }()
+	defer func() { cancel(); <-served }()
+
+	// One client sends half a request header and stops; another asks once
+	// and then keeps its connection open without a word.
+	slow, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	if _, err := io.WriteString(slow, "GET /restaurant HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	quiet, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer quiet.Close()
+	if _, err := io.WriteString(quiet, "GET /restaurant HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, c := range []struct {
+		conn  net.Conn
+		limit time.Duration
+	}{{slow, header}, {quiet, idle}} {
+		_ = c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, c.conn); err != nil {
+			t.Fatalf("the relay left a stalled connection open: %v", err)
+		}
+		if took := time.Since(start); took < c.limit {
+			t.Fatalf("closed after %s, before its timeout %s", took, c.limit)
+		}
+	}
+	_, body := get(t, "http://"+adminLn.Addr().String()+"/metrics")
+	for _, want := range []string{
+		`restaurants_client_connections_timed_out_total{phase="header"} 1`,
+		`restaurants_client_connections_timed_out_total{phase="idle"} 1`,
+		`restaurants_client_connections_timed_out_total{phase="answer"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

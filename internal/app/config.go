@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scilifelab/restaurants/internal/connguard"
 	"github.com/scilifelab/restaurants/internal/envflag"
 	"github.com/scilifelab/restaurants/internal/relay"
 	"github.com/scilifelab/restaurants/internal/upstream"
@@ -53,6 +54,9 @@ type Config struct {
 	Pprof                bool
 	CORSOrigins          string
 	Version              bool
+	// ClientTimeouts bound the phases of client connections; a zero field
+	// takes its default (see clientTimeouts). No flag sets them.
+	ClientTimeouts connguard.Timeouts
 }
 
 // ErrHelp is returned by ParseFlags when -help was asked for.
