@@ -71,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		jsonOut   = fs.String("json", "", "also write all results as JSON to this file")
 		serveBare = fs.String("serve-bare", "", "internal: serve the bare handler on this address")
 		bareBody  = fs.String("bare-body", "", "internal: the bare handler's body file")
+		bareHdrs  = fs.Bool("bare-relay-headers", false, "internal: the bare handler writes a relay hit's header fields")
+		bareAlso  = fs.Bool("bare-headers", false, "adds to the hot-key scenario the bare handler writing a relay hit's header fields: what the fields cost, apart from the relay's work")
 	)
 	if err := envflag.Parse(fs, "BENCH", args, os.LookupEnv); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -89,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *serveBare != "" {
-		if err := bench.ServeBare(ctx, *serveBare, *bareBody); err != nil {
+		if err := bench.ServeBare(ctx, *serveBare, *bareBody, *bareHdrs); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
@@ -138,7 +140,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	opts := bench.Options{
 		RelayBin: relayBin, MenuAPIBin: menuBin, NginxBin: *nginx, NginxWorkers: runtime.NumCPU(),
-		BareBin: self, Dir: work, Connections: *conns, Duration: *duration, Rounds: *rounds,
+		BareBin: self, BareHeaders: *bareAlso, Dir: work, Connections: *conns, Duration: *duration, Rounds: *rounds,
 		RelayFlags: strings.Fields(*relayFlag), RelayEnv: strings.Fields(*relayEnv),
 		TTLDuration: *ttlDur, FloodDuration: *floodDur, HangDuration: *hangDur, ClusterDuration: *clusterD, MemoryDuration: *memDur, MemoryCacheMB: sizes, Profile: *profile, Log: stderr,
 		SweepConnections: swConns, SweepKeys: swKeys, SweepDuration: *sweepDur,

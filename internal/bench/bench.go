@@ -33,6 +33,9 @@ type Options struct {
 	// RelayB, when set, adds a second relay to every comparison ("relay B"):
 	// another build, or other flags or environment, for before/after numbers.
 	RelayB *RelayVariant
+	// BareHeaders adds to the hot-key scenario the bare handler writing a
+	// relay hit's header fields ("net/http bare + relay headers").
+	BareHeaders bool
 	// Dir holds logs, nginx's prefix and profiles.
 	Dir string
 	// Scenarios to run, by name (all when empty).
@@ -170,10 +173,14 @@ func (o Options) scenarios() []scenario {
 		all = []string{SystemNginx, SystemRelay, SystemRelayB, SystemBare}
 		proxies = []string{SystemNginx, SystemRelay, SystemRelayB}
 	}
+	hot := all
+	if o.BareHeaders {
+		hot = append(slices.Clone(all), SystemBareHeaders)
+	}
 	n := len(restaurantIDs())
 	return []scenario{
 		{name: ScenarioHot, title: fmt.Sprintf("one hot key, c=%d, TTL 10s, upstream 50 ms", o.Connections),
-			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, keys: 1, targets: hotTargets, flags: noBudget()},
+			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: hot, keys: 1, targets: hotTargets, flags: noBudget()},
 		{name: ScenarioMixed, title: fmt.Sprintf("list + %d restaurants + %.1f%% random unknown paths, c=%d, TTL 10s, upstream 50 ms", n, 100/float64(10+5*n+1), o.Connections),
 			latency: 50 * time.Millisecond, ttl: 10 * time.Second, duration: o.Duration, rounds: o.Rounds, systems: all, targets: mixedTargets, flags: noBudget()},
 		{name: ScenarioTTL, title: fmt.Sprintf("list + %d restaurants, TTL 1s for %v, c=%d, upstream 50 ms", n, o.TTLDuration, o.Connections),
@@ -290,7 +297,7 @@ func (e *env) startSystem(ctx context.Context, name string, latency time.Duratio
 			return e.startRelay(ctx, up, args, e.variant(name))
 		}
 		return e.startNginx(ctx, up, args)
-	case SystemBare:
+	case SystemBare, SystemBareHeaders:
 		up, err := e.startStandIn(ctx, "menu-api-for-body", 0)
 		if err != nil {
 			return nil, err
@@ -300,7 +307,7 @@ func (e *env) startSystem(ctx context.Context, name string, latency time.Duratio
 		if gerr != nil {
 			return nil, gerr
 		}
-		return e.startBare(ctx, body)
+		return e.startBareAs(ctx, name, body)
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ const (
 	// SystemRelayB is a second relay (another build, flags or environment), for before/after comparisons.
 	SystemRelayB = "relay B"
 	SystemBare   = "net/http bare"
+	// SystemBareHeaders is the bare handler writing a relay hit's header fields.
+	SystemBareHeaders = "net/http bare + relay headers"
 )
 
 // system is one server under load, with its own stand-in upstream.
@@ -294,6 +297,12 @@ func (e *env) startNginx(ctx context.Context, up *standIn, a relayArgs) (*system
 // startBare runs the fixed-bytes handler (the ceiling) as its own process,
 // serving body for every path.
 func (e *env) startBare(ctx context.Context, body []byte) (*system, error) {
+	return e.startBareAs(ctx, SystemBare, body)
+}
+
+// startBareAs runs the bare handler as system name: SystemBare, or
+// SystemBareHeaders for the one writing a relay hit's header fields.
+func (e *env) startBareAs(ctx context.Context, name string, body []byte) (*system, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -302,14 +311,18 @@ func (e *env) startBare(ctx context.Context, body []byte) (*system, error) {
 	if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
 		return nil, fmt.Errorf("writing the bare handler's body: %w", err)
 	}
-	p, err := e.track(start(e.dir, "bare-"+addr[len("127.0.0.1:"):], e.opts.BareBin, append(e.opts.BareArgs, "-serve-bare", addr, "-bare-body", bodyFile)...))
+	args := append(slices.Clone(e.opts.BareArgs), "-serve-bare", addr, "-bare-body", bodyFile)
+	if name == SystemBareHeaders {
+		args = append(args, "-bare-relay-headers")
+	}
+	p, err := e.track(start(e.dir, "bare-"+addr[len("127.0.0.1:"):], e.opts.BareBin, args...))
 	if err != nil {
 		return nil, err
 	}
 	if err := waitHTTP(ctx, p, "http://"+addr+"/", 10*time.Second); err != nil {
 		return nil, err
 	}
-	return processSystem(&system{name: SystemBare, base: "http://" + addr}, p), nil
+	return processSystem(&system{name: name, base: "http://" + addr}, p), nil
 }
 
 // setFault switches the stand-in's failure mode (PUT /-/fault?mode=...).
