@@ -197,6 +197,42 @@ func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
 	}
 }
 
+func TestAKeptAliveRequestHasTheAnswerTimeNotTheHeaderTime(t *testing.T) {
+	// net/http reports StateActive only for a request it read from the
+	// socket itself, not for one already in its buffer (the usual case on
+	// a kept-alive connection, read whole while it waited): the answer's
+	// time must start in the handler all the same.
+	const header = 150 * time.Millisecond
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * header)
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	addr, _, closed := serve(t, Timeouts{Header: header, Idle: time.Minute, Answer: time.Minute}, slow)
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	for i := range 4 {
+		path := "/"
+		if i > 0 {
+			path = "/slow"
+		}
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d (%s): %v; closed for %v", i, path, err, closed.get())
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+	}
+	if got := closed.get(); len(got) != 0 {
+		t.Fatalf("closed for %v", got)
+	}
+}
+
 func TestABusyKeptAliveConnectionStaysOpen(t *testing.T) {
 	// Every timeout far shorter than the connection's life, none shorter
 	// than one of its phases.

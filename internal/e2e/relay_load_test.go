@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,9 +115,15 @@ func chartLoadArgsMaxErrors(conns int, d time.Duration, maxErrors int, targets [
 	return append(append(args, extra...), targets...)
 }
 
-// chartParseReport finds the load tool's JSON report in its output (a
-// pod's log mixes stdout and stderr: the report is the first JSON object).
+// chartParseReport finds the load tool's JSON report in its output. A
+// pod's log mixes stdout and stderr line by line, in no set order, so the
+// tool's own messages (lines starting with "loadtest:", such as the one
+// that tells a failed run's errors) are dropped first; the report is then
+// the first JSON object.
 func chartParseReport(out string) (*loadtest.Report, error) {
+	lines := strings.Split(out, "\n")
+	lines = slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "loadtest:") })
+	out = strings.Join(lines, "\n")
 	i := strings.Index(out, "{")
 	if i < 0 {
 		return nil, fmt.Errorf("no JSON report in the load tool's output:\n%s", chartTail(out, 20))
