@@ -15,34 +15,6 @@ import (
 	"github.com/scilifelab/restaurants/internal/guard"
 )
 
-// numCommonCodes is how many status codes codeIndex knows.
-const numCommonCodes = 8
-
-// codeIndex is the slot of a common status code, whose counters are kept
-// once resolved, or -1 for a code looked up on each request.
-func codeIndex(code int) int {
-	switch code {
-	case 200:
-		return 0
-	case 304:
-		return 1
-	case 400:
-		return 2
-	case 404:
-		return 3
-	case 405:
-		return 4
-	case 502:
-		return 5
-	case 503:
-		return 6
-	case 504:
-		return 7
-	default:
-		return -1
-	}
-}
-
 // outcomes are the outcomes of upstream calls whose counters are resolved
 // ahead, so that each appears, at zero, from the start.
 func outcomes() []string {
@@ -63,6 +35,16 @@ type Sources struct {
 	// Shared tells that a shared cache tier is configured: its metrics
 	// are registered only then.
 	Shared bool
+}
+
+// byLabel resolves the counters of vec, a vector of one label, for each of
+// values, so that each appears, at zero, from the start.
+func byLabel(vec *prometheus.CounterVec, values []string) map[string]prometheus.Counter {
+	m := make(map[string]prometheus.Counter, len(values))
+	for _, v := range values {
+		m[v] = vec.WithLabelValues(v)
+	}
+	return m
 }
 
 // connPhases are the phases of a client connection whose time can run out.
@@ -124,32 +106,23 @@ func New(version string, src Sources) *Metrics {
 			Name: "restaurants_coalesced_waits_total",
 			Help: "Requests that waited for another request's upstream call instead of making their own.",
 		}),
-		byOutcome:   make(map[string]prometheus.Counter),
-		skipped:     make(map[string]prometheus.Counter),
-		connsClosed: make(map[string]prometheus.Counter),
 	}
 	closed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "restaurants_client_connections_timed_out_total",
 		Help: "Client connections the relay closed because a phase took too long: header (a request header slower than 10 s), idle (no request for 2 min), answer (a request not answered and read within --upstream-timeout + 5 s).",
 	}, []string{"phase"})
-	for _, p := range connPhases() {
-		m.connsClosed[p] = closed.WithLabelValues(p)
-	}
+	m.connsClosed = byLabel(closed, connPhases())
 	skipped := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "restaurants_upstream_skipped_total",
 		Help: "Upstream calls not made, by reason: budget (over --upstream-rate), rate_limited (a 429's Retry-After in force), backoff (the key failed recently), busy (every upstream slot taken).",
 	}, []string{"reason"})
-	for _, r := range skipReasons() {
-		m.skipped[r] = skipped.WithLabelValues(r)
-	}
+	m.skipped = byLabel(skipped, skipReasons())
 	stale := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "restaurants_stale_served_total",
 		Help: "Expired answers served: while one refresh runs (revalidate) or for a failed upstream (error).",
 	}, []string{"reason"})
 	m.staleServed = [2]prometheus.Counter{stale.WithLabelValues("revalidate"), stale.WithLabelValues("error")}
-	for _, o := range outcomes() {
-		m.byOutcome[o] = m.upstream.WithLabelValues(o)
-	}
+	m.byOutcome = byLabel(m.upstream, outcomes())
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "restaurants_build_info",
 		Help: "The relay's version and Go version; always 1.",
@@ -200,14 +173,8 @@ func (m *Metrics) registerShared(reg *prometheus.Registry) {
 		Name: "restaurants_shared_cache_leases_lost_total",
 		Help: "Fetches whose lease ran out before their answer was stored.",
 	})
-	m.sharedLookups = make(map[string]prometheus.Counter)
-	for _, r := range sharedResults() {
-		m.sharedLookups[r] = lookups.WithLabelValues(r)
-	}
-	m.sharedErrors = make(map[string]prometheus.Counter)
-	for _, op := range sharedOps() {
-		m.sharedErrors[op] = errs.WithLabelValues(op)
-	}
+	m.sharedLookups = byLabel(lookups, sharedResults())
+	m.sharedErrors = byLabel(errs, sharedOps())
 	reg.MustRegister(m.sharedUp, lookups, errs, m.leaseWaits, m.leasesLost)
 }
 

@@ -10,9 +10,21 @@ import (
 	"github.com/scilifelab/restaurants/internal/cache"
 )
 
-// commonCodes are the status codes whose counters are kept ready, in the
-// order of codeIndex.
-var commonCodes = [numCommonCodes]int{200, 304, 400, 404, 405, 502, 503, 504}
+// commonCodes are the status codes whose counters are kept ready; others
+// are counted under a lock.
+var commonCodes = [...]int{200, 304, 400, 404, 405, 502, 503, 504}
+
+const numCommonCodes = len(commonCodes)
+
+// codeIndex is the index of code in commonCodes, or -1.
+func codeIndex(code int) int {
+	for i, c := range commonCodes {
+		if c == code {
+			return i
+		}
+	}
+	return -1
+}
 
 // numStripes is how many cache lines one request counter is spread over:
 // more than the cores of any pod the relay runs in.
@@ -81,17 +93,16 @@ func newRequestCounts() *requestCounts {
 		rare:  map[rareKey]uint64{},
 		cores: newStripes(),
 	}
+	slotOf := map[string]int{}
 	for s := range cache.NumStates {
 		label := s.String()
-		r.slot[s] = len(r.labels)
-		for i, l := range r.labels {
-			if l == label {
-				r.slot[s] = i
-			}
-		}
-		if r.slot[s] == len(r.labels) {
+		i, seen := slotOf[label]
+		if !seen {
+			i = len(r.labels)
+			slotOf[label] = i
 			r.labels = append(r.labels, label)
 		}
+		r.slot[s] = i
 	}
 	return r
 }
