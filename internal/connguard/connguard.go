@@ -245,46 +245,48 @@ func (c *conn) Close() error {
 }
 
 // SetDeadline sets both deadlines.
-func (c *conn) SetDeadline(t time.Time) error {
-	if t.IsZero() && !c.readDL.Load() && !c.writeDL.Load() {
-		return nil
-	}
-	c.deadlineMu.Lock()
-	defer c.deadlineMu.Unlock()
-	if err := c.Conn.SetDeadline(t); err != nil {
-		return err
-	}
-	c.readDL.Store(!t.IsZero())
-	c.writeDL.Store(!t.IsZero())
-	return nil
-}
+func (c *conn) SetDeadline(t time.Time) error { return c.setDeadline(t, readDeadline|writeDeadline) }
 
-// SetReadDeadline sets the read deadline; clearing one that is not set
-// costs nothing.
-func (c *conn) SetReadDeadline(t time.Time) error {
-	if t.IsZero() && !c.readDL.Load() {
-		return nil
-	}
-	c.deadlineMu.Lock()
-	defer c.deadlineMu.Unlock()
-	if err := c.Conn.SetReadDeadline(t); err != nil {
-		return err
-	}
-	c.readDL.Store(!t.IsZero())
-	return nil
-}
+// SetReadDeadline sets the read deadline.
+func (c *conn) SetReadDeadline(t time.Time) error { return c.setDeadline(t, readDeadline) }
 
-// SetWriteDeadline sets the write deadline; clearing one that is not set
-// costs nothing.
-func (c *conn) SetWriteDeadline(t time.Time) error {
-	if t.IsZero() && !c.writeDL.Load() {
+// SetWriteDeadline sets the write deadline.
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.setDeadline(t, writeDeadline) }
+
+// deadlines says which deadlines a call sets.
+type deadlines uint8
+
+const (
+	readDeadline deadlines = 1 << iota
+	writeDeadline
+)
+
+// setDeadline sets the deadlines which to t on the socket; clearing
+// deadlines none of which is set costs nothing.
+func (c *conn) setDeadline(t time.Time, which deadlines) error {
+	reads, writes := which&readDeadline != 0, which&writeDeadline != 0
+	if t.IsZero() && !(reads && c.readDL.Load()) && !(writes && c.writeDL.Load()) {
 		return nil
 	}
 	c.deadlineMu.Lock()
 	defer c.deadlineMu.Unlock()
-	if err := c.Conn.SetWriteDeadline(t); err != nil {
+	var err error
+	switch {
+	case reads && writes:
+		err = c.Conn.SetDeadline(t)
+	case reads:
+		err = c.Conn.SetReadDeadline(t)
+	default:
+		err = c.Conn.SetWriteDeadline(t)
+	}
+	if err != nil {
 		return err
 	}
-	c.writeDL.Store(!t.IsZero())
+	if reads {
+		c.readDL.Store(!t.IsZero())
+	}
+	if writes {
+		c.writeDL.Store(!t.IsZero())
+	}
 	return nil
 }
