@@ -192,7 +192,9 @@ func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
 	defer func() { cancel(); <-served }()
 
 	// One client sends half a request header and stops; another asks once
-	// and then keeps its connection open without a word.
+	// and then keeps its connection open without a word. Their times start
+	// before either reaches the relay.
+	start := time.Now()
 	slow, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +211,6 @@ func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
 	if _, err := io.WriteString(quiet, "GET /restaurant HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	for _, c := range []struct {
 		conn  net.Conn
 		limit time.Duration
