@@ -128,28 +128,40 @@ func TestGracefulShutdownDrainsAndFinishesInFlightRequests(t *testing.T) {
 	}
 }
 
-func TestMetricsAreServed(t *testing.T) {
+// serveApp serves the relay of flags, its settings then edited by change
+// when not nil, in front of an upstream that answers {} to everything,
+// until the test ends, and returns the addresses of its two listeners.
+func serveApp(t *testing.T, change func(*Config), flags ...string) (relayAddr, adminAddr string) {
+	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, `{}`)
 	}))
-	defer up.Close()
-	cfg, err := ParseFlags([]string{"--upstream", up.URL + "/api/", "--drain-delay", "0s", "--pprof"},
+	t.Cleanup(up.Close)
+	cfg, err := ParseFlags(append([]string{"--upstream", up.URL + "/api/", "--drain-delay", "0s"}, flags...),
 		func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if change != nil {
+		change(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	ln, adminLn := listen(t), listen(t)
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx, ln, adminLn) }()
-	defer func() { cancel(); <-served }()
+	t.Cleanup(func() { cancel(); <-served })
+	return ln.Addr().String(), adminLn.Addr().String()
+}
 
-	get(t, "http://"+ln.Addr().String()+"/restaurant")
-	code, body := get(t, "http://"+adminLn.Addr().String()+"/metrics")
+func TestMetricsAreServed(t *testing.T) {
+	relayAddr, adminAddr := serveApp(t, nil, "--pprof")
+	get(t, "http://"+relayAddr+"/restaurant")
+	code, body := get(t, "http://"+adminAddr+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics = %d", code)
 	}
@@ -164,38 +176,20 @@ func TestMetricsAreServed(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if code, _ := get(t, "http://"+adminLn.Addr().String()+"/debug/pprof/"); code != 200 {
+	if code, _ := get(t, "http://"+adminAddr+"/debug/pprof/"); code != 200 {
 		t.Fatalf("/debug/pprof/ = %d with --pprof", code)
 	}
 }
 
 func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = io.WriteString(w, `{}`)
-	}))
-	defer up.Close()
-	cfg, err := ParseFlags([]string{"--upstream", up.URL + "/api/", "--drain-delay", "0s"},
-		func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const header, idle = 200 * time.Millisecond, 300 * time.Millisecond
-	cfg.ClientTimeouts = connguard.Timeouts{Header: header, Idle: idle}
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, adminLn := listen(t), listen(t)
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln, adminLn) }()
-	defer func() { cancel(); <-served }()
+	relayAddr, adminAddr := serveApp(t, func(c *Config) { c.ClientTimeouts = connguard.Timeouts{Header: header, Idle: idle} })
 
 	// One client sends half a request header and stops; another asks once
 	// and then keeps its connection open without a word. Their times start
 	// before either reaches the relay.
 	start := time.Now()
-	slow, err := net.Dial("tcp", ln.Addr().String())
+	slow, err := net.Dial("tcp", relayAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +197,7 @@ func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
 	if _, err := io.WriteString(slow, "GET /restaurant HTTP/1.1\r\nHost: x\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	quiet, err := net.Dial("tcp", ln.Addr().String())
+	quiet, err := net.Dial("tcp", relayAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +217,7 @@ func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
 			t.Fatalf("closed after %s, before its timeout %s", took, c.limit)
 		}
 	}
-	_, body := get(t, "http://"+adminLn.Addr().String()+"/metrics")
+	_, body := get(t, "http://"+adminAddr+"/metrics")
 	for _, want := range []string{
 		`restaurants_client_connections_timed_out_total{phase="header"} 1`,
 		`restaurants_client_connections_timed_out_total{phase="idle"} 1`,
