@@ -307,7 +307,7 @@ func (e *env) startSystem(ctx context.Context, name string, latency time.Duratio
 		if gerr != nil {
 			return nil, gerr
 		}
-		return e.startBareAs(ctx, name, body)
+		return e.startBare(ctx, name, body)
 	}
 	return nil, fmt.Errorf("unknown system %q", name)
 }

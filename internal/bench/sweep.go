@@ -144,7 +144,7 @@ func runSweep(ctx context.Context, o Options, withNginx bool) (*SweepResult, err
 		}
 		systems = append(systems, s)
 	}
-	bare, err := e.startBare(ctx, body)
+	bare, err := e.startBare(ctx, SystemBare, body)
 	if err != nil {
 		return nil, err
 	}

@@ -295,14 +295,9 @@ func (e *env) startNginx(ctx context.Context, up *standIn, a relayArgs) (*system
 }
 
 // startBare runs the fixed-bytes handler (the ceiling) as its own process,
-// serving body for every path.
-func (e *env) startBare(ctx context.Context, body []byte) (*system, error) {
-	return e.startBareAs(ctx, SystemBare, body)
-}
-
-// startBareAs runs the bare handler as system name: SystemBare, or
+// serving body for every path, as system name: SystemBare, or
 // SystemBareHeaders for the one writing a relay hit's header fields.
-func (e *env) startBareAs(ctx context.Context, name string, body []byte) (*system, error) {
+func (e *env) startBare(ctx context.Context, name string, body []byte) (*system, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
