@@ -179,8 +179,8 @@ func (g *Guard) forget(c *conn) {
 	g.mu.Unlock()
 }
 
-// state packs a phase and the coarse time it began into one word, so that
-// the watchdog never sees one without the other.
+// pack puts a phase and the time it began into one word, a conn's state,
+// so that the watchdog never sees one without the other.
 func pack(p Phase, since int64) int64 { return since&^3 | int64(p) }
 
 func unpack(s int64) (Phase, int64) { return Phase(s & 3), s &^ 3 }
