@@ -277,7 +277,11 @@ func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
 			return Result{Entry: e, State: Hit, At: now}, nil
 		}
 		if now.Before(e.StaleUntil()) {
-			if why := c.refresh(key, t, e, now); why != nil {
+			fresh, why := c.refresh(key, t, e, now)
+			switch {
+			case fresh != nil: // stored by a refresh that ended just before
+				return Result{Entry: fresh, State: Hit, At: now}, nil
+			case why != nil:
 				return Result{Entry: e, State: StaleOnError, At: now, Err: why}, nil
 			}
 			return Result{Entry: e, State: Revalidating, At: now}, nil
@@ -316,22 +320,25 @@ func (c *Cache) Fetching(t upstream.Target) bool {
 // refresh starts one background fetch of key, whose entry have is stale,
 // unless one is under way or the key waits after a failure or a refused
 // call. It returns why the entry is stale on error rather than
-// revalidating: the key's last failure or refusal.
-func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Time) error {
+// revalidating: the key's last failure or refusal. have was read before
+// c.mu was taken, so a refresh may have stored a newer entry since: that
+// fresh entry is returned instead, and no fetch starts.
+func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Time) (fresh *Entry, lastErr error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	ks := c.keys[key]
-	var lastErr error
 	if ks != nil {
 		lastErr = ks.lastErr
 		if ks.flight != nil || now.Before(ks.retryAt) {
-			c.mu.Unlock()
-			return lastErr
+			return nil, lastErr
 		}
 	}
+	if e := c.lookup(key); e != nil && now.Before(e.FreshUntil) {
+		return e, nil
+	}
 	f := c.startLocked(key, ks)
-	c.mu.Unlock()
 	go c.run(key, t, f, have, true)
-	return lastErr
+	return nil, lastErr
 }
 
 // join returns the fetch of key under way, or starts one; leader tells
