@@ -124,37 +124,29 @@ func (c *conn) close() {
 // the server closed an idle keep-alive connection; the request is sent again.
 var errRetry = errors.New("keep-alive connection closed by the server")
 
-// roundTrip writes the request and reads the whole answer, returning the
-// status code, the body size, the value of header (when named) and whether
-// the connection can be kept.
-func (c *conn) roundTrip(w wireRequest, req *http.Request, header string, deadline time.Time) (code int, n int64, hv string, keep bool, err error) {
+// roundTrip writes the request and reads the whole answer; head tells that
+// the request is a HEAD, header names the header whose value is kept.
+func (c *conn) roundTrip(w wireRequest, head bool, header string, deadline time.Time) (answer, error) {
 	if err := c.nc.SetDeadline(deadline); err != nil {
-		return 0, 0, "", false, err
+		return answer{}, err
 	}
 	if _, err := c.nc.Write(w.raw); err != nil {
 		if c.reused {
-			return 0, 0, "", false, errRetry
+			return answer{}, errRetry
 		}
-		return 0, 0, "", false, fmt.Errorf("writing request: %w", err)
+		return answer{}, fmt.Errorf("writing request: %w", err)
 	}
 	if _, err := c.br.Peek(1); err != nil {
 		if c.reused && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
-			return 0, 0, "", false, errRetry
+			return answer{}, errRetry
 		}
-		return 0, 0, "", false, fmt.Errorf("reading answer: %w", err)
+		return answer{}, fmt.Errorf("reading answer: %w", err)
 	}
-	resp, err := http.ReadResponse(c.br, req)
+	a, err := readAnswer(c.br, head, header)
 	if err != nil {
-		return 0, 0, "", false, fmt.Errorf("reading answer: %w", err)
-	}
-	if header != "" {
-		hv = resp.Header.Get(header)
-	}
-	n, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return resp.StatusCode, n, hv, false, fmt.Errorf("reading body: %w", err)
+		a.keep = false
+		return a, fmt.Errorf("reading answer: %w", err)
 	}
 	c.reused = true
-	return resp.StatusCode, n, hv, !resp.Close, nil
+	return a, nil
 }

@@ -118,7 +118,7 @@ type run struct {
 	cfg      Config
 	picker   *picker
 	wire     []wireRequest // serialized request per static target
-	method   *http.Request // what http.ReadResponse needs to know of the request
+	head     bool          // the method is HEAD, whose answers have no body
 	connects atomic.Int64
 	shards   []*shard
 	timeline *timelineRec
@@ -142,7 +142,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	r := &run{cfg: cfg, picker: p, ctx: ctx, method: &http.Request{Method: cfg.Method}}
+	r := &run{cfg: cfg, picker: p, ctx: ctx, head: cfg.Method == http.MethodHead}
 	if cfg.Header == nil {
 		r.cfg.Header = http.Header{}
 	}
@@ -350,9 +350,10 @@ func (w *worker) send(req wireRequest) (code int, n int64, hv string, err error)
 			w.connects.Add(1)
 			w.conns[req.ep] = c
 		}
-		var keep bool
-		code, n, hv, keep, err = c.roundTrip(req, w.method, w.cfg.CountHeader, deadline)
-		if !keep || err != nil {
+		var a answer
+		a, err = c.roundTrip(req, w.head, w.cfg.CountHeader, deadline)
+		code, n, hv = a.code, a.n, a.hv
+		if !a.keep || err != nil {
 			c.close()
 			delete(w.conns, req.ep)
 		}
