@@ -181,6 +181,21 @@ func TestMetricsAreServed(t *testing.T) {
 	}
 }
 
+// sendRaw opens a connection to addr, closed when the test ends, and
+// writes raw on it.
+func sendRaw(t *testing.T, addr, raw string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
 	const header, idle = 200 * time.Millisecond, 300 * time.Millisecond
 	relayAddr, adminAddr := serveApp(t, func(c *Config) { c.ClientTimeouts = connguard.Timeouts{Header: header, Idle: idle} })
@@ -189,22 +204,8 @@ func TestSlowClientsAreCutOffAndCounted(t *testing.T) {
 	// and then keeps its connection open without a word. Their times start
 	// before either reaches the relay.
 	start := time.Now()
-	slow, err := net.Dial("tcp", relayAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
-	if _, err := io.WriteString(slow, "GET /restaurant HTTP/1.1\r\nHost: x\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	quiet, err := net.Dial("tcp", relayAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer quiet.Close()
-	if _, err := io.WriteString(quiet, "GET /restaurant HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	slow := sendRaw(t, relayAddr, "GET /restaurant HTTP/1.1\r\nHost: x\r\n")
+	quiet := sendRaw(t, relayAddr, "GET /restaurant HTTP/1.1\r\nHost: x\r\n\r\n")
 	for _, c := range []struct {
 		conn  net.Conn
 		limit time.Duration
