@@ -10,15 +10,18 @@ import (
 	"github.com/scilifelab/restaurants/internal/cache"
 )
 
+// numCommonCodes is how many status codes commonCodes lists.
+const numCommonCodes = 8
+
 // commonCodes are the status codes whose counters are kept ready; others
 // are counted under a lock.
-var commonCodes = [...]int{200, 304, 400, 404, 405, 502, 503, 504}
-
-const numCommonCodes = len(commonCodes)
+func commonCodes() [numCommonCodes]int {
+	return [numCommonCodes]int{200, 304, 400, 404, 405, 502, 503, 504}
+}
 
 // codeIndex is the index of code in commonCodes, or -1.
 func codeIndex(code int) int {
-	for i, c := range commonCodes {
+	for i, c := range commonCodes() {
 		if c == code {
 			return i
 		}
@@ -135,10 +138,11 @@ func (r *requestCounts) Describe(ch chan<- *prometheus.Desc) { ch <- r.desc }
 
 // Collect sends every pair counted so far.
 func (r *requestCounts) Collect(ch chan<- prometheus.Metric) {
+	codes := commonCodes()
 	for slot, label := range r.labels {
 		for i := range r.common[slot] {
 			if n := r.common[slot][i].load(); n > 0 {
-				ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(n), strconv.Itoa(commonCodes[i]), label)
+				ch <- prometheus.MustNewConstMetric(r.desc, prometheus.CounterValue, float64(n), strconv.Itoa(codes[i]), label)
 			}
 		}
 	}
