@@ -21,7 +21,7 @@ func (d *discard) WriteHeader(code int)        { d.code = code }
 // BenchmarkHit measures the hit path in process: routing, the cache lookup
 // and the headers, without the network.
 func BenchmarkHit(b *testing.B) {
-	f := newFixture(&testing.T{}, jsonHandler(200, listJSON), defaults())
+	f := newFixture(b, jsonHandler(200, listJSON), defaults())
 	h := NewRouter(f.relay)
 	req := httptest.NewRequest(http.MethodGet, "/restaurant/dufva", nil)
 	w := &discard{h: make(http.Header)}
@@ -39,7 +39,7 @@ func BenchmarkHit(b *testing.B) {
 // BenchmarkHitParallel is BenchmarkHit on every core at once: what the
 // cores share on the hit path (counters, the hot set) shows here.
 func BenchmarkHitParallel(b *testing.B) {
-	f := newFixture(&testing.T{}, jsonHandler(200, listJSON), defaults())
+	f := newFixture(b, jsonHandler(200, listJSON), defaults())
 	h := NewRouter(f.relay)
 	fill := &discard{h: make(http.Header)}
 	h.ServeHTTP(fill, httptest.NewRequest(http.MethodGet, "/restaurant/dufva", nil))
@@ -62,7 +62,7 @@ func BenchmarkHitParallel(b *testing.B) {
 // BenchmarkFixedHTTP is the same load on a handler writing fixed bytes, the
 // ceiling any relay can reach here. Compare the two from one run.
 func BenchmarkHitHTTP(b *testing.B) {
-	f := newFixture(&testing.T{}, jsonHandler(200, listJSON), defaults())
+	f := newFixture(b, jsonHandler(200, listJSON), defaults())
 	benchHTTP(b, f.server.URL+"/restaurant/dufva")
 }
 

@@ -24,7 +24,7 @@ const listJSON = `{"restaurants":[{"identifier":"dufva","name":"Sven Dufva","reg
 
 // fixture is a relay served over real HTTP in front of a real HTTP upstream.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	upstream *httptest.Server
 	calls    atomic.Int64 // requests the upstream received
 	handler  atomic.Pointer[http.HandlerFunc]
@@ -47,7 +47,7 @@ func defaults() options {
 		sie: 10 * time.Minute, timeout: 2 * time.Second, maxBody: 1 << 20}
 }
 
-func newFixture(t *testing.T, h http.HandlerFunc, o options) *fixture {
+func newFixture(t testing.TB, h http.HandlerFunc, o options) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: clocktest.New(time.Date(2026, 11, 23, 11, 30, 0, 0, time.UTC))}
 	f.handler.Store(&h)
