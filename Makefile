@@ -105,7 +105,7 @@ kind-down: ## delete the kind cluster $(KIND_CLUSTER)
 	$(GO) run ./hack/kind down --name $(KIND_CLUSTER)
 
 kind-test: kind-up ## the cluster's own e2e: nodes, pod network across nodes, DNS on each worker, metrics, a loaded image via Service and port-forward
-	RESTAURANTS_KIND_NAME=$(KIND_CLUSTER) $(GO) test -tags e2e -count=1 -v -run TestKindCluster ./internal/e2e/
+	RESTAURANTS_KIND_NAME=$(KIND_CLUSTER) $(GO) test -tags e2e -count=1 -v -run TestKindCluster ./hack/e2e/
 
 # hack/kind-e2e.sh: cluster up (reused when healthy) -> go test -tags e2e
 # (TestKindCluster, TestChartOnKind) -> cluster down unless KEEP_CLUSTER=1.

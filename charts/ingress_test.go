@@ -15,7 +15,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/app"
 	"github.com/scilifelab/restaurants/internal/menu"
 	"github.com/scilifelab/restaurants/internal/menuapi"
-	"github.com/scilifelab/restaurants/internal/relaytest"
+	"github.com/scilifelab/restaurants/internal/testkit/relaytest"
 )
 
 func ingressValues(extra map[string]any) map[string]any {

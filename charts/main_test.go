@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/scilifelab/restaurants/internal/app"
-	"github.com/scilifelab/restaurants/internal/proctest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 // relayMarker, set to 1 in its environment, makes the test binary run the

@@ -24,12 +24,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/scilifelab/restaurants/internal/loadtest"
-	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
-	"github.com/scilifelab/restaurants/internal/proctest"
-	"github.com/scilifelab/restaurants/internal/redistest"
-	"github.com/scilifelab/restaurants/internal/relaytest"
-	"github.com/scilifelab/restaurants/internal/tooltest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
+	"github.com/scilifelab/restaurants/internal/testkit/redistest"
+	"github.com/scilifelab/restaurants/internal/testkit/relaytest"
+	"github.com/scilifelab/restaurants/internal/testkit/tooltest"
 )
 
 // The run on a real Prometheus uses the rules as the chart renders them, with
@@ -471,7 +470,7 @@ type relayProcess struct {
 }
 
 func newRelay(t *testing.T, name, upstream string, extra ...string) *relayProcess {
-	listen, admin := loopbacktest.ClosedAddr(t), loopbacktest.ClosedAddr(t)
+	listen, admin := proctest.ClosedAddr(t), proctest.ClosedAddr(t)
 	r := &relayProcess{name: name, base: "http://" + listen, admin: admin, out: &proctest.Buffer{}, args: []string{
 		"--listen", listen, "--admin-listen", admin, "--upstream", upstream,
 		// Keys expire every second, so that the upstream is asked all the
@@ -578,7 +577,7 @@ func startPrometheus(t *testing.T, bin string, rules ruleGroups, targets ...stri
 	// A port free a moment ago may be taken by the time prometheus binds it:
 	// then it exits at once, and another port is tried.
 	for attempt := 1; ; attempt++ {
-		addr := loopbacktest.ClosedAddr(t)
+		addr := proctest.ClosedAddr(t)
 		out := &proctest.Buffer{}
 		cmd := exec.Command(bin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 			"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address="+addr, "--log.level=warn")

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scilifelab/restaurants/internal/tooltest"
+	"github.com/scilifelab/restaurants/internal/testkit/tooltest"
 	"sigs.k8s.io/yaml"
 )
 

@@ -3,7 +3,7 @@
 #
 #   1. cluster up: go run ./hack/kind up (reuses a healthy cluster; starts a
 #      Docker engine and builds the node image when needed)
-#   2. go test -tags e2e ./internal/e2e/: TestKindCluster (the cluster itself)
+#   2. go test -tags e2e ./hack/e2e/: TestKindCluster (the cluster itself)
 #      and TestChartOnKind (images built and kind-loaded, helm install, helm
 #      test, load through a port-forward and in the cluster, HPA scale-out and
 #      rolling upgrade without and with the shared cache tier, one pod's
@@ -14,7 +14,7 @@
 # Environment: KIND_CLUSTER (default restaurants), KIND_WORKERS (default 2;
 # 0: a single node, and the stages that need workers are skipped), KEEP_CLUSTER=1,
 # E2E_RUN (go test -run pattern), E2E_TIMEOUT (default 50m), and the test's
-# own RESTAURANTS_E2E_* knobs (see internal/e2e/chart_test.go); the summary
+# own RESTAURANTS_E2E_* knobs (see hack/e2e/chart_test.go); the summary
 # (RESTAURANTS_E2E_SUMMARY) and the report (RESTAURANTS_E2E_REPORT) go to
 # bin/kind-e2e/ unless set.
 set -euo pipefail
@@ -61,4 +61,4 @@ say "cluster $name: up with $workers workers (reused when healthy)"
 hack/docker-engine.sh
 "$GO" run ./hack/kind up --name "$name" --config k8s/kind.yaml --workers "$workers"
 say "cluster $name up after $((SECONDS - start))s; running the e2e tests ($run)"
-RESTAURANTS_KIND_NAME=$name "$GO" test -tags e2e -count=1 -v -timeout "$timeout" -run "$run" ./internal/e2e/
+RESTAURANTS_KIND_NAME=$name "$GO" test -tags e2e -count=1 -v -timeout "$timeout" -run "$run" ./hack/e2e/

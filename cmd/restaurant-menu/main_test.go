@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
-	"github.com/scilifelab/restaurants/internal/proctest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 // TestMain runs main itself when the test binary is started by
@@ -33,7 +32,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	bad := httptest.NewServer(garbled)
 	defer bad.Close()
-	closed := "http://" + loopbacktest.ClosedAddr(t) + "/api/"
+	closed := "http://" + proctest.ClosedAddr(t) + "/api/"
 
 	env := []string{"RESTAURANTS_API=" + srv.URL + "/api/"}
 	cases := []struct {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/scilifelab/restaurants/internal/menuapi"
-	"github.com/scilifelab/restaurants/internal/proctest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 // TestMain runs main itself when the test binary is started by run, so

@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/bench"
+	"github.com/scilifelab/restaurants/hack/bench/harness"
 	"github.com/scilifelab/restaurants/internal/envflag"
 )
 
@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line below; -help prints the usage
 	var (
-		scenarios = fs.String("scenarios", strings.Join(bench.DefaultScenarios(), ","), "scenarios to run, comma separated, of "+strings.Join(bench.ScenarioNames(), ","))
+		scenarios = fs.String("scenarios", strings.Join(harness.DefaultScenarios(), ","), "scenarios to run, comma separated, of "+strings.Join(harness.ScenarioNames(), ","))
 		conns     = fs.Int("c", 20, "connections of the closed loop")
 		duration  = fs.Duration("d", 10*time.Second, "length of one run")
 		rounds    = fs.Int("rounds", 2, "runs per system and scenario (alternating A B A B)")
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *serveBare != "" {
-		if err := bench.ServeBare(ctx, *serveBare, *bareBody, *bareHdrs); err != nil {
+		if err := harness.ServeBare(ctx, *serveBare, *bareBody, *bareHdrs); err != nil {
 			fmt.Fprintf(stderr, "bench: %v\n", err)
 			return 1
 		}
@@ -138,7 +138,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: finding this program for the bare handler: %v\n", err)
 		return 1
 	}
-	opts := bench.Options{
+	opts := harness.Options{
 		RelayBin: relayBin, MenuAPIBin: menuBin, NginxBin: *nginx, NginxWorkers: runtime.NumCPU(),
 		BareBin: self, BareHeaders: *bareAlso, Dir: work, Connections: *conns, Duration: *duration, Rounds: *rounds,
 		RelayFlags: strings.Fields(*relayFlag), RelayEnv: strings.Fields(*relayEnv),
@@ -146,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		SweepConnections: swConns, SweepKeys: swKeys, SweepDuration: *sweepDur,
 	}
 	if *bBin != "" || *bFlags != "" || *bEnv != "" {
-		opts.RelayB = &bench.RelayVariant{Bin: *bBin, Flags: strings.Fields(*bFlags), Env: strings.Fields(*bEnv)}
+		opts.RelayB = &harness.RelayVariant{Bin: *bBin, Flags: strings.Fields(*bFlags), Env: strings.Fields(*bEnv)}
 	}
 	for _, s := range strings.Split(*scenarios, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: working directory %s\n", work)
 	}
 	started := time.Now()
-	res, err := bench.Run(ctx, opts, out)
+	res, err := harness.Run(ctx, opts, out)
 	if res != nil {
 		fmt.Fprintf(stderr, "bench: took %v\n", time.Since(started).Round(time.Second))
 	}
@@ -208,7 +208,7 @@ func replotJSON(path, dir string) error {
 	if err != nil {
 		return err
 	}
-	var res bench.Results
+	var res harness.Results
 	if err := json.Unmarshal(b, &res); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -220,7 +220,7 @@ func replotJSON(path, dir string) error {
 }
 
 // writeJSON writes the results as indented JSON.
-func writeJSON(path string, res *bench.Results) error {
+func writeJSON(path string, res *harness.Results) error {
 	b, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return fmt.Errorf("results as JSON: %w", err)
@@ -232,7 +232,7 @@ func writeJSON(path string, res *bench.Results) error {
 }
 
 // writeOutputs writes the Markdown, the JSON and the HTML report into dir.
-func writeOutputs(dir, md string, res *bench.Results, title, subtitle string) error {
+func writeOutputs(dir, md string, res *harness.Results, title, subtitle string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("-out: %w", err)
 	}

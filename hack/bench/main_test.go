@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/bench"
+	"github.com/scilifelab/restaurants/hack/bench/harness"
 	"github.com/scilifelab/restaurants/internal/loadtest"
 )
 
@@ -54,8 +54,8 @@ func TestReplot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := bench.Results{Scenarios: []bench.ScenarioResult{{Name: bench.ScenarioHot, Title: "hot", Rounds: 1, DurationSeconds: 1.5,
-		Runs: []bench.LoadRun{{System: bench.SystemBare, Round: 1, Report: rep, UpstreamCalls: -1}}}}}
+	res := harness.Results{Scenarios: []harness.ScenarioResult{{Name: harness.ScenarioHot, Title: "hot", Rounds: 1, DurationSeconds: 1.5,
+		Runs: []harness.LoadRun{{System: harness.SystemBare, Round: 1, Report: rep, UpstreamCalls: -1}}}}}
 	dir := t.TempDir()
 	b, err := json.Marshal(res)
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/proctest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 // keepGC leaves the test process's garbage collector as it is: Main tunes

@@ -21,9 +21,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/scilifelab/restaurants/internal/loopbacktest"
-	"github.com/scilifelab/restaurants/internal/proctest"
-	"github.com/scilifelab/restaurants/internal/redistest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
+	"github.com/scilifelab/restaurants/internal/testkit/redistest"
 )
 
 // relayMainMarker makes the test binary run the relay's Main, for the test
@@ -434,7 +433,7 @@ func TestSharedTierBadURLOrUnreachable(t *testing.T) {
 	}{
 		{"redis://127.0.0.1:notaport", "shared cache disabled"},
 		{"memcached://127.0.0.1:11211", "shared cache disabled"},
-		{"redis://" + loopbacktest.ClosedAddr(t), "not answering at start"},
+		{"redis://" + proctest.ClosedAddr(t), "not answering at start"},
 	} {
 		r := startRelay(t, up, tc.url)
 		if code, _, _ := r.get(t, "/restaurant"); code != 200 {
@@ -471,7 +470,7 @@ func TestSharedTierLeaseHolderKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := loopbacktest.ClosedAddr(t)
+	addr := proctest.ClosedAddr(t)
 	cmd := exec.Command(exe, "--upstream", up.srv.URL+"/api/", "--shared-cache", rs.URL(), "--listen", addr,
 		"--admin-listen", "127.0.0.1:0", "--upstream-timeout", "3s", "--drain-delay", "0s", "--shared-cache-timeout", "1s")
 	cmd.Env = append(os.Environ(), relayMainMarker+"=1", "GOGC=100", "GOMEMLIMIT=off")

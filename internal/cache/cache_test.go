@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/clocktest"
 	"github.com/scilifelab/restaurants/internal/guard"
+	"github.com/scilifelab/restaurants/internal/testkit/clocktest"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 

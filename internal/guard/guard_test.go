@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/clocktest"
+	"github.com/scilifelab/restaurants/internal/testkit/clocktest"
 )
 
 func newClock() *clocktest.Clock { return clocktest.New(time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)) }

@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/browsertest"
 	"github.com/scilifelab/restaurants/internal/loadtest"
 	"github.com/scilifelab/restaurants/internal/menuapi"
-	"github.com/scilifelab/restaurants/internal/relaytest"
 	"github.com/scilifelab/restaurants/internal/report"
 	"github.com/scilifelab/restaurants/internal/report/reporttest"
+	"github.com/scilifelab/restaurants/internal/testkit/browsertest"
+	"github.com/scilifelab/restaurants/internal/testkit/relaytest"
 )
 
 // runWant are the charts of a one-run page with -metrics.

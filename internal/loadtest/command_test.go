@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/proctest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 func env(m map[string]string) func(string) (string, bool) {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/loopbacktest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 func mustRun(t *testing.T, cfg Config) *Report {
@@ -112,7 +112,7 @@ func TestRunPlaceholdersMakeDistinctPaths(t *testing.T) {
 
 func TestRunCountsTransportErrors(t *testing.T) {
 	// A port with nothing listening: every request is refused.
-	addr := loopbacktest.ClosedAddr(t)
+	addr := proctest.ClosedAddr(t)
 	rep := mustRun(t, Config{
 		Targets:     []Target{{URL: "http://" + addr + "/", Weight: 1}},
 		Connections: 2,

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menu"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 // wednesday is noon on a Wednesday in Stockholm.
@@ -188,7 +188,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestRefused(t *testing.T) {
-	addr := loopbacktest.ClosedAddr(t)
+	addr := proctest.ClosedAddr(t)
 	_, err := client(t, "http://"+addr+"/api/").Restaurants(context.Background())
 	var apiErr *menu.APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 0 || apiErr.Timeout() || !strings.Contains(err.Error(), "connection refused") {

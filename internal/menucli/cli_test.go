@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/loopbacktest"
 	"github.com/scilifelab/restaurants/internal/menu"
 	"github.com/scilifelab/restaurants/internal/menuapi"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 // noonOn returns a clock stopped at noon (Stockholm) on a day of the week of
@@ -330,7 +330,7 @@ func TestNearMissSuggests(t *testing.T) {
 }
 
 func TestAPIDown(t *testing.T) {
-	addr := loopbacktest.ClosedAddr(t)
+	addr := proctest.ClosedAddr(t)
 	r := api(t, "http://"+addr+"/api/", "dufva")
 	if r.code != ExitAPI || r.stdout != "" || !strings.Contains(r.stderr, "cannot reach the menu API") || !strings.Contains(r.stderr, "connection refused") {
 		t.Fatalf("%+v", r)

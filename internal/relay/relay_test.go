@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/cache"
-	"github.com/scilifelab/restaurants/internal/clocktest"
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
+	"github.com/scilifelab/restaurants/internal/testkit/clocktest"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 

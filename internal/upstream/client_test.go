@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scilifelab/restaurants/internal/clocktest"
-	"github.com/scilifelab/restaurants/internal/loopbacktest"
+	"github.com/scilifelab/restaurants/internal/testkit/clocktest"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 )
 
 // newTestClient returns a client for the upstream srv, its base at /api/.
@@ -288,7 +288,7 @@ func TestFetchTimeout(t *testing.T) {
 }
 
 func TestFetchRefused(t *testing.T) {
-	addr := loopbacktest.ClosedAddr(t)
+	addr := proctest.ClosedAddr(t)
 	c, err := New(Config{Base: mustBase(t, "http://"+addr+"/api/"), Timeout: 5 * time.Second, MaxBody: 1 << 20, MaxInflight: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -1,5 +1,5 @@
 // Package reporttest checks report pages the way a reader meets them: it
-// opens the file in a real headless Chromium (internal/browsertest) and
+// opens the file in a real headless Chromium (internal/testkit/browsertest) and
 // reads back what was drawn, chart by chart, and what the console logged.
 package reporttest
 
@@ -15,7 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/scilifelab/restaurants/internal/browsertest"
+	"github.com/scilifelab/restaurants/internal/testkit/browsertest"
 )
 
 // Chart is what the browser found of one chart (figure.chart) on the page.

@@ -4,7 +4,7 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/scilifelab/restaurants/internal/browsertest"
+	"github.com/scilifelab/restaurants/internal/testkit/browsertest"
 )
 
 // The picture in the README: `make bench-screenshot` runs this test with
