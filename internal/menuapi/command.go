@@ -46,6 +46,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	var (
 		listen          = fs.String("listen", ":8080", "address to listen on")
 		latency         = fs.Duration("latency", 0, "delay added to every API answer")
+		computeLatency  = fs.Duration("compute-latency", 0, "delay added, on top of --latency, to an answer computed: not in the stand-in's own cache, or asked for with no-cache")
+		listMaxAge      = fs.Duration("list-max-age", DefaultListMaxAge, "lifetime of /api, the list and the version in the stand-in's own cache (Cache-Control max-age)")
+		menuMaxAge      = fs.Duration("menu-max-age", DefaultMenuMaxAge, "lifetime of a menu in the stand-in's own cache (Cache-Control max-age)")
 		jitter          = fs.Duration("jitter", 0, "random extra delay in [0, jitter)")
 		errorRate       = fs.Float64("error-rate", 0, "probability (0 to 1) of a random 500")
 		fault           = fs.String("fault", "none", "failure mode: "+strings.Join(modes, ", "))
@@ -58,7 +61,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		shutdownTimeout = fs.Duration("shutdown-timeout", 10*time.Second, "how long to wait for in-flight requests at shutdown")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: menu-api [flags]\n\nA stand-in for the lunch-menu API, serving /api/restaurant, /api/restaurant/{identifier},\n/api/version and /api, with run-time control at /-/fault, /-/stats and /-/healthz.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), `Usage: menu-api [flags]
+
+A stand-in for the lunch-menu API, serving /api/restaurant, /api/restaurant/{identifier},
+/api/version and /api. Like the real API it keeps each answer in its own cache: an answer
+not there (or asked for with Cache-Control: no-cache) is computed, paying --compute-latency,
+and kept for --list-max-age or --menu-max-age; Cache-Control: max-age tells the seconds left.
+Run-time control: /-/fault (knobs), /-/menu/{identifier} (PUT {"menu":[{"dish":"..."}]}
+replaces a menu, DELETE restores it, ?evict=1 also drops the cached copy), /-/stats
+(counters: computed, from_cache, not_modified, ...) and /-/healthz.
+
+Flags:
+`)
 		fs.PrintDefaults()
 	}
 	if err := envflag.Parse(fs, "MENU_API", args, lookup); err != nil {
@@ -66,6 +80,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (menu-api takes only flags; see --help)", fs.Arg(0))
+	}
+	if *listMaxAge <= 0 || *menuMaxAge <= 0 {
+		return fmt.Errorf("--list-max-age and --menu-max-age must be positive, got %s and %s", *listMaxAge, *menuMaxAge)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -77,10 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 		return fmt.Errorf("--fault: %w", err)
 	}
 	faults := Faults{
-		Mode: mode, Latency: *latency, Jitter: *jitter, ErrorRate: *errorRate,
+		Mode: mode, Latency: *latency, ComputeLatency: *computeLatency, Jitter: *jitter, ErrorRate: *errorRate,
 		SlowDelay: *slowDelay, RetryAfter: *retryAfter, OversizeBytes: *oversizeBytes,
 	}
-	h, err := New(Options{Faults: faults, Seed: *seed, Version: *version, Logger: log})
+	h, err := New(Options{Faults: faults, ListMaxAge: *listMaxAge, MenuMaxAge: *menuMaxAge, Seed: *seed, Version: *version, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -103,7 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 
 	f := h.Faults()
 	log.Info("serving the stand-in lunch-menu API", "addr", ln.Addr().String(), "fault", f.Mode,
-		"latency", f.Latency, "jitter", f.Jitter, "error_rate", f.ErrorRate)
+		"latency", f.Latency, "compute_latency", f.ComputeLatency, "jitter", f.Jitter, "error_rate", f.ErrorRate,
+		"list_max_age", *listMaxAge, "menu_max_age", *menuMaxAge)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -2,6 +2,7 @@ package menuapi
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -13,9 +14,17 @@ import (
 //	GET    /-/fault    the knobs in force
 //	PUT    /-/fault?mode=429&latency=2s&error-rate=0.1   change some knobs
 //	DELETE /-/fault    back to the knobs given at start
+//	GET    /-/menu/{identifier}   whether its menu is replaced, and by what
+//	PUT    /-/menu/{identifier}[?evict=1]  {"menu":[{"dish":"..."}]} replaces it
+//	DELETE /-/menu/{identifier}[?evict=1]  back to the built-in menu
 //
-// PUT (or POST) takes the parameters from the query or a form body.
+// PUT (or POST) of /-/fault takes the parameters from the query or a form
+// body.
 func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request) {
+	if id, ok := strings.CutPrefix(r.URL.Path, "/-/menu/"); ok {
+		h.serveMenu(w, r, id)
+		return
+	}
 	switch r.URL.Path {
 	case "/-/healthz":
 		if !allow(w, r, http.MethodGet, http.MethodHead) {
@@ -30,7 +39,11 @@ func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request) {
 			h.stats.reset()
 		}
 		n, by := h.stats.snapshot()
-		h.writeValue(w, http.StatusOK, statsJSON{Requests: n, ByStatus: by, Uptime: time.Since(h.started).Round(time.Millisecond).String()})
+		computed, fromCache, notModified := h.stats.cacheCounts()
+		h.writeValue(w, http.StatusOK, statsJSON{
+			Requests: n, ByStatus: by, Computed: computed, FromCache: fromCache, NotModified: notModified,
+			Uptime: time.Since(h.started).Round(time.Millisecond).String(),
+		})
 	case "/-/fault":
 		if !allow(w, r, http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPost, http.MethodDelete) {
 			return
@@ -53,15 +66,20 @@ func (h *Handler) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		h.writeValue(w, http.StatusOK, h.Faults().view())
 	default:
-		h.writeValue(w, http.StatusNotFound, errorJSON{Error: "no such control endpoint (want /-/fault, /-/stats or /-/healthz)"})
+		h.writeValue(w, http.StatusNotFound, errorJSON{Error: "no such control endpoint (want /-/fault, /-/menu/{identifier}, /-/stats or /-/healthz)"})
 	}
 }
 
-// statsJSON is the body of /-/stats.
+// statsJSON is the body of /-/stats. Computed counts answers the stand-in
+// computed (not in its own cache, or the request skipped it), FromCache the
+// 200s it served from its own cache, NotModified its 304s.
 type statsJSON struct {
-	Requests uint64            `json:"requests"`
-	ByStatus map[string]uint64 `json:"by_status"`
-	Uptime   string            `json:"uptime"`
+	Requests    uint64            `json:"requests"`
+	ByStatus    map[string]uint64 `json:"by_status"`
+	Computed    uint64            `json:"computed"`
+	FromCache   uint64            `json:"from_cache"`
+	NotModified uint64            `json:"not_modified"`
+	Uptime      string            `json:"uptime"`
 }
 
 // errorJSON is the body of a control endpoint's error.

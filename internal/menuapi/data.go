@@ -113,26 +113,35 @@ func newAnswer(body []byte) *answer {
 type bodies struct {
 	list  *answer
 	menus map[string]*[7]*answer // identifier -> answer by time.Weekday
+	about map[string]menu.Menu   // identifier -> its menu without dishes
 }
 
 func buildBodies(entries []entry) bodies {
 	list := menu.RestaurantList{Restaurants: make([]menu.Restaurant, 0, len(entries))}
-	b := bodies{menus: make(map[string]*[7]*answer, len(entries))}
+	b := bodies{menus: make(map[string]*[7]*answer, len(entries)), about: make(map[string]menu.Menu, len(entries))}
 	for _, e := range entries {
 		list.Restaurants = append(list.Restaurants, e.Restaurant)
+		about := menu.Menu{Title: e.Name, Location: e.Region, URL: e.Homepage, MapURL: e.MapURL()}
+		b.about[e.Identifier] = about
 		var week [7]*answer
 		for d := time.Sunday; d <= time.Saturday; d++ {
 			dishes := e.Week[strings.ToLower(d.String())]
-			m := menu.Menu{Title: e.Name, Location: e.Region, URL: e.Homepage, MapURL: e.MapURL(), Menu: make([]menu.Dish, 0, len(dishes))}
+			m := make([]menu.Dish, 0, len(dishes))
 			for _, s := range dishes {
-				m.Menu = append(m.Menu, menu.Dish{Dish: s})
+				m = append(m, menu.Dish{Dish: s})
 			}
-			week[d] = newAnswer(marshal(menu.MenuResponse{Restaurant: m}))
+			week[d] = menuAnswer(about, m)
 		}
 		b.menus[e.Identifier] = &week
 	}
 	b.list = newAnswer(marshal(list))
 	return b
+}
+
+// menuAnswer is the answer of a restaurant's menu with the given dishes.
+func menuAnswer(about menu.Menu, dishes []menu.Dish) *answer {
+	about.Menu = dishes
+	return newAnswer(marshal(menu.MenuResponse{Restaurant: about}))
 }
 
 // Identifiers returns the identifiers of the stand-in's restaurants in the

@@ -64,13 +64,17 @@ const (
 
 // Faults are the stand-in's knobs for latency and failures.
 type Faults struct {
-	Mode          Mode          // failure mode; "" is ModeNone
-	Latency       time.Duration // added to every API answer
-	Jitter        time.Duration // a random extra delay in [0, Jitter)
-	ErrorRate     float64       // probability in [0, 1] of a random 500
-	SlowDelay     time.Duration // the delay of ModeSlow
-	RetryAfter    time.Duration // the Retry-After of Mode429 (whole seconds, rounded up)
-	OversizeBytes int64         // the body size of ModeOversized
+	Mode    Mode          // failure mode; "" is ModeNone
+	Latency time.Duration // added to every API answer
+	// ComputeLatency is added to an answer the stand-in's own cache does
+	// not hold (or that the request asks to compute, with no-cache), on
+	// top of Latency: the real API's cost of parsing a restaurant's page.
+	ComputeLatency time.Duration
+	Jitter         time.Duration // a random extra delay in [0, Jitter)
+	ErrorRate      float64       // probability in [0, 1] of a random 500
+	SlowDelay      time.Duration // the delay of ModeSlow
+	RetryAfter     time.Duration // the Retry-After of Mode429 (whole seconds, rounded up)
+	OversizeBytes  int64         // the body size of ModeOversized
 }
 
 // withDefaults fills zero fields with their defaults.
@@ -98,6 +102,8 @@ func (f Faults) Validate() error {
 	switch {
 	case f.Latency < 0:
 		return fmt.Errorf("latency must not be negative, got %s", f.Latency)
+	case f.ComputeLatency < 0:
+		return fmt.Errorf("compute latency must not be negative, got %s", f.ComputeLatency)
 	case f.Jitter < 0:
 		return fmt.Errorf("jitter must not be negative, got %s", f.Jitter)
 	case f.ErrorRate < 0 || f.ErrorRate > 1 || f.ErrorRate != f.ErrorRate:
@@ -120,24 +126,26 @@ func (f Faults) retryAfterSeconds() string {
 
 // faultsJSON is how the control endpoint shows Faults.
 type faultsJSON struct {
-	Mode          Mode    `json:"mode"`
-	Latency       string  `json:"latency"`
-	Jitter        string  `json:"jitter"`
-	ErrorRate     float64 `json:"error_rate"`
-	SlowDelay     string  `json:"slow_delay"`
-	RetryAfter    string  `json:"retry_after"`
-	OversizeBytes int64   `json:"oversize_bytes"`
+	Mode           Mode    `json:"mode"`
+	Latency        string  `json:"latency"`
+	ComputeLatency string  `json:"compute_latency"`
+	Jitter         string  `json:"jitter"`
+	ErrorRate      float64 `json:"error_rate"`
+	SlowDelay      string  `json:"slow_delay"`
+	RetryAfter     string  `json:"retry_after"`
+	OversizeBytes  int64   `json:"oversize_bytes"`
 }
 
 func (f Faults) view() faultsJSON {
 	return faultsJSON{
-		Mode: f.Mode, Latency: f.Latency.String(), Jitter: f.Jitter.String(), ErrorRate: f.ErrorRate,
+		Mode: f.Mode, Latency: f.Latency.String(), ComputeLatency: f.ComputeLatency.String(), Jitter: f.Jitter.String(), ErrorRate: f.ErrorRate,
 		SlowDelay: f.SlowDelay.String(), RetryAfter: f.RetryAfter.String(), OversizeBytes: f.OversizeBytes,
 	}
 }
 
 // apply returns f changed by the control parameters in q (mode, latency,
-// jitter, error-rate, slow-delay, retry-after, oversize-bytes). Parameters
+// compute-latency, jitter, error-rate, slow-delay, retry-after,
+// oversize-bytes). Parameters
 // not given keep their value; an unknown parameter is an error.
 func (f Faults) apply(q url.Values) (Faults, error) {
 	for key, vals := range q {
@@ -151,6 +159,8 @@ func (f Faults) apply(q url.Values) (Faults, error) {
 			f.Mode, err = ParseMode(v)
 		case "latency":
 			f.Latency, err = time.ParseDuration(v)
+		case "compute-latency":
+			f.ComputeLatency, err = time.ParseDuration(v)
 		case "jitter":
 			f.Jitter, err = time.ParseDuration(v)
 		case "slow-delay":
@@ -162,7 +172,7 @@ func (f Faults) apply(q url.Values) (Faults, error) {
 		case "oversize-bytes":
 			f.OversizeBytes, err = strconv.ParseInt(v, 10, 64)
 		default:
-			return f, fmt.Errorf("unknown parameter %q (want mode, latency, jitter, error-rate, slow-delay, retry-after or oversize-bytes)", key)
+			return f, fmt.Errorf("unknown parameter %q (want mode, latency, compute-latency, jitter, error-rate, slow-delay, retry-after or oversize-bytes)", key)
 		}
 		if err != nil {
 			return f, fmt.Errorf("parameter %s=%q: %w", key, v, err)

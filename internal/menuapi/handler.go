@@ -9,14 +9,28 @@
 // API paths (like the real one): GET /api, /api/restaurant,
 // /api/restaurant/{identifier}, /api/version, /api/openapi.json, /api/docs,
 // /api/redoc. As the real API: a trailing slash is redirected (307) to the
-// path without it, HEAD and every method but GET get 405, the cached paths
-// send Cache-Control and a weak ETag (304 on a matching If-None-Match), and
-// every answer to a request with an Origin allows it (CORS, methods GET).
-// Control paths: /-/fault, /-/stats, /-/healthz. Main is the menu-api
-// command line: flags in, the handler served until its context ends.
+// path without it, HEAD and every method but GET get 405, and every answer
+// to a request with an Origin allows it (CORS, methods GET).
+//
+// The cached paths (/api, the list, the version and each menu) go through
+// the stand-in's own cache, as the real API's go through fastapi-cache2: an
+// answer not in it (the first request, or after its lifetime ran out) is
+// computed, which costs Faults.ComputeLatency on top of the latency every
+// answer pays, and is kept for Options.ListMaxAge or Options.MenuMaxAge.
+// Each answer sends Cache-Control: max-age with the whole seconds its copy
+// has left and a weak ETag that changes only with the body; a matching
+// If-None-Match gets 304. A request with Cache-Control no-cache or no-store
+// skips that cache: computed, not kept, without either header.
+//
+// Control paths: /-/fault (latency and failure knobs), /-/menu/{identifier}
+// (replace a restaurant's menu while running), /-/stats (counters, among
+// them computed, from_cache and not_modified), /-/healthz. Main is the
+// menu-api command line: flags in, the handler served until its context
+// ends.
 package menuapi
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -39,7 +53,8 @@ const DefaultVersion = "stand-in"
 // Options configure a Handler. The zero value serves the API without faults
 // on the wall clock in Europe/Stockholm time.
 type Options struct {
-	// Now is the clock that picks the weekday's menu (time.Now if nil).
+	// Now is the clock that picks the weekday's menu and ages the
+	// stand-in's own cache (time.Now if nil).
 	Now func() time.Time
 	// Location is the time zone of the menus (Europe/Stockholm if nil, UTC
 	// if that zone is not installed).
@@ -49,6 +64,11 @@ type Options struct {
 	// Faults are the latency and failure knobs at start; /-/fault changes
 	// them at run time and DELETE /-/fault returns to them.
 	Faults Faults
+	// ListMaxAge is how long the stand-in's own cache keeps /api, the list
+	// and the version (DefaultListMaxAge if zero).
+	ListMaxAge time.Duration
+	// MenuMaxAge is how long it keeps a menu (DefaultMenuMaxAge if zero).
+	MenuMaxAge time.Duration
 	// Seed seeds the handler's own random source (error rate, jitter).
 	Seed uint64
 	// Logger logs each API request at debug level (nothing if nil).
@@ -61,6 +81,9 @@ type Handler struct {
 	loc     *time.Location
 	log     *slog.Logger
 	data    bodies
+	cache   *ownCache
+	listAge time.Duration
+	menuAge time.Duration
 	version *answer
 	index   *answer
 	openAPI []byte
@@ -75,16 +98,13 @@ type Handler struct {
 
 	stats stats
 
+	// sleep waits out a delay or the request's end (tests replace it).
+	sleep func(context.Context, time.Duration) bool
+
 	// Fixed answers and header values, prepared once.
 	notFound, pathNotFound, methodNotAllowed, tooMany, canceled, garbled, filler []byte
-	ctJSON, ctText, ctHTML, allowGet, anyOrigin, listMaxAge, menuMaxAge          []string
+	ctJSON, ctText, ctHTML, allowGet, anyOrigin                                  []string
 }
-
-// The API's cache lifetimes, as Cache-Control sends them.
-const (
-	listMaxAge = "max-age=360000" // /api, the list and the version
-	menuMaxAge = "max-age=10800"  // a menu
-)
 
 // New returns a stand-in API configured by opts.
 func New(opts Options) (*Handler, error) {
@@ -96,11 +116,17 @@ func New(opts Options) (*Handler, error) {
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("faults: %w", err)
 	}
+	if opts.ListMaxAge < 0 || opts.MenuMaxAge < 0 {
+		return nil, fmt.Errorf("cache lifetimes must not be negative, got list %s, menu %s", opts.ListMaxAge, opts.MenuMaxAge)
+	}
 	h := &Handler{
 		now:     opts.Now,
 		loc:     opts.Location,
 		log:     opts.Logger,
 		data:    buildBodies(entries),
+		listAge: cmp.Or(opts.ListMaxAge, DefaultListMaxAge),
+		menuAge: cmp.Or(opts.MenuMaxAge, DefaultMenuMaxAge),
+		sleep:   sleep,
 		initial: f,
 		rng:     rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 
@@ -116,9 +142,8 @@ func New(opts Options) (*Handler, error) {
 		ctHTML:           []string{"text/html; charset=utf-8"},
 		allowGet:         []string{"GET"},
 		anyOrigin:        []string{"*"},
-		listMaxAge:       []string{listMaxAge},
-		menuMaxAge:       []string{menuMaxAge},
 	}
+	h.cache = newOwnCache(h.data.about)
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -243,11 +268,8 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, f *Faults) int 
 	if f.Mode == ModeSlow {
 		delay += f.SlowDelay
 	}
-	if delay > 0 && !sleep(r.Context(), delay) {
-		// The client left or the server is shutting down: say so to
-		// whoever may still listen rather than an empty 200.
-		h.write(w, http.StatusServiceUnavailable, h.ctJSON, h.canceled)
-		return 0
+	if delay > 0 && !h.sleep(r.Context(), delay) {
+		return h.gone(w)
 	}
 	if f.ErrorRate > 0 && h.randFloat() < f.ErrorRate {
 		return h.write(w, http.StatusInternalServerError, h.ctText, []byte("Internal Server Error"))
@@ -264,40 +286,91 @@ func (h *Handler) answer(w http.ResponseWriter, r *http.Request, f *Faults) int 
 		return h.stream(w, r, f.OversizeBytes)
 	}
 	switch rt {
-	case routeIndex:
-		return h.cached(w, r, h.index, h.listMaxAge)
-	case routeList:
-		return h.cached(w, r, h.data.list, h.listMaxAge)
-	case routeVersion:
-		return h.cached(w, r, h.version, h.listMaxAge)
+	case routeIndex, routeList, routeVersion:
+		return h.cached(w, r, f, cacheKey{route: rt}, h.listAge)
 	case routeOpenAPI:
 		return h.write(w, http.StatusOK, h.ctJSON, h.openAPI)
 	case routeDocs:
 		return h.write(w, http.StatusOK, h.ctHTML, h.docs)
 	case routeMenu:
-		week, ok := h.data.menus[id]
-		if !ok {
+		if _, ok := h.data.menus[id]; !ok {
+			// The real API's endpoint finds no such restaurant at once and
+			// caches nothing: no compute latency, not counted as computed.
 			return h.write(w, http.StatusNotFound, h.ctJSON, h.notFound)
 		}
-		return h.cached(w, r, week[h.now().In(h.loc).Weekday()], h.menuMaxAge)
+		return h.cached(w, r, f, cacheKey{route: rt, id: id}, h.menuAge)
 	}
 	return h.write(w, http.StatusNotFound, h.ctJSON, h.pathNotFound)
 }
 
-// cached answers from the API's own cache: Cache-Control and a weak ETag,
-// and 304 when If-None-Match is that ETag (compared as the API does, as a
-// whole string). A request with Cache-Control no-cache or no-store skips
-// that cache and gets the body without either header.
-func (h *Handler) cached(w http.ResponseWriter, r *http.Request, a *answer, maxAge []string) int {
-	if !skipsCache(r.Header["Cache-Control"]) {
-		hdr := w.Header()
-		hdr["Cache-Control"] = maxAge
-		hdr["Etag"] = a.etag
-		if inm := r.Header["If-None-Match"]; len(inm) == 1 && inm[0] == a.etag[0] {
-			w.WriteHeader(http.StatusNotModified)
-			return http.StatusNotModified
+// gone answers a request whose client left or whose server is shutting down
+// while it was delayed: it says so to whoever may still listen rather than
+// an empty 200, and returns 0 (counted as canceled).
+func (h *Handler) gone(w http.ResponseWriter) int {
+	h.write(w, http.StatusServiceUnavailable, h.ctJSON, h.canceled)
+	return 0
+}
+
+// cached answers k through the API's own cache, which keeps a computed
+// answer for lifetime. A copy still fresh is answered at once; otherwise the
+// answer is computed (Faults.ComputeLatency, then the content in force) and
+// kept. Either way the answer carries Cache-Control: max-age with the whole
+// seconds its copy has left (the full lifetime when just computed) and its
+// weak ETag, and is 304 when If-None-Match is that ETag, compared as the API
+// does, as a whole string. fastapi-cache2 itself checks If-None-Match only
+// on a hit; the stand-in also answers 304 when a recomputed body has the
+// ETag asked about, so that revalidation across the API's own expiry can be
+// tested. A request with Cache-Control no-cache or no-store skips that
+// cache: always computed, never kept, and without either header.
+func (h *Handler) cached(w http.ResponseWriter, r *http.Request, f *Faults, k cacheKey, lifetime time.Duration) int {
+	if skipsCache(r.Header["Cache-Control"]) {
+		if f.ComputeLatency > 0 && !h.sleep(r.Context(), f.ComputeLatency) {
+			return h.gone(w)
 		}
+		e, _ := h.cache.compute(k, h.now, 0, h.builtIn(k))
+		h.stats.computed.Add(1)
+		return h.body(w, e.a)
 	}
+	now := h.now()
+	e, hit := h.cache.lookup(k, now)
+	if !hit {
+		if f.ComputeLatency > 0 && !h.sleep(r.Context(), f.ComputeLatency) {
+			return h.gone(w)
+		}
+		e, now = h.cache.compute(k, h.now, lifetime, h.builtIn(k))
+		h.stats.computed.Add(1)
+	}
+	hdr := w.Header()
+	hdr["Cache-Control"] = maxAge(e.expires.Sub(now))
+	hdr["Etag"] = e.a.etag
+	if inm := r.Header["If-None-Match"]; len(inm) == 1 && inm[0] == e.a.etag[0] {
+		h.stats.notModified.Add(1)
+		w.WriteHeader(http.StatusNotModified)
+		return http.StatusNotModified
+	}
+	if hit {
+		h.stats.fromCache.Add(1)
+	}
+	return h.body(w, e.a)
+}
+
+// builtIn returns the function that picks k's built-in answer at the
+// instant of a compute: for a menu, that day's.
+func (h *Handler) builtIn(k cacheKey) func(time.Time) *answer {
+	switch k.route {
+	case routeIndex:
+		return func(time.Time) *answer { return h.index }
+	case routeList:
+		return func(time.Time) *answer { return h.data.list }
+	case routeVersion:
+		return func(time.Time) *answer { return h.version }
+	}
+	week := h.data.menus[k.id]
+	return func(t time.Time) *answer { return week[t.In(h.loc).Weekday()] }
+}
+
+// body writes a 200 with a cached answer's body.
+func (h *Handler) body(w http.ResponseWriter, a *answer) int {
 	hdr := w.Header()
 	hdr["Content-Type"] = h.ctJSON
 	hdr["Content-Length"] = a.length

@@ -15,6 +15,10 @@ func statusKeys() []string {
 type stats struct {
 	requests atomic.Uint64
 	byStatus map[string]*atomic.Uint64 // fixed keys; only the counters change
+
+	computed    atomic.Uint64 // answers computed: not in the own cache, or the request skipped it
+	fromCache   atomic.Uint64 // 200s served from the own cache
+	notModified atomic.Uint64 // 304s
 }
 
 // init makes the counters; it runs once, before any request.
@@ -44,8 +48,17 @@ func (s *stats) snapshot() (uint64, map[string]uint64) {
 	return s.requests.Load(), m
 }
 
+// cacheCounts returns the own cache's counters: computed, from_cache and
+// not_modified.
+func (s *stats) cacheCounts() (computed, fromCache, notModified uint64) {
+	return s.computed.Load(), s.fromCache.Load(), s.notModified.Load()
+}
+
 func (s *stats) reset() {
 	s.requests.Store(0)
+	s.computed.Store(0)
+	s.fromCache.Store(0)
+	s.notModified.Store(0)
 	for _, c := range s.byStatus {
 		c.Store(0)
 	}
