@@ -3,8 +3,9 @@
 // served by all, one relay in the whole cluster fetches a key at a time
 // (a lease per key, taken with SET NX PX and a random token, released by
 // compare-and-delete), the others wait for its answer on a pub/sub channel,
-// and the upstream's 429 pauses, the per-key back-off after failures and the
-// call budget are counted here for the cluster.
+// the upstream's 429 pauses, the per-key back-off after failures and the
+// call budget are counted here for the cluster, and a purge drops a key from
+// the tier and, through a second channel, from every relay's memory.
 //
 // It fails open: every operation has a short timeout, and while the engine
 // does not answer the tier reports itself unavailable, so that each relay
@@ -20,8 +21,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,14 +51,15 @@ type Config struct {
 	Timeout time.Duration
 	// Observer is told of lookups, errors, waits and state changes; nil
 	// tells nobody.
-	Observer Observer
+	Observer TierObserver
 	// Logger reports the engine going down and coming back, once per change;
 	// nil discards.
 	Logger *slog.Logger
 }
 
-// Observer is told what the tier does, for the relay's metrics.
-type Observer interface {
+
+// TierObserver is told what the tier does, for the relay's metrics.
+type TierObserver interface {
 	// SharedLookup counts a read: hit, stale, miss or error.
 	SharedLookup(result string)
 	// SharedError counts a failed operation, by name.
@@ -72,27 +77,59 @@ type Observer interface {
 type Stored struct {
 	Status int
 	Body   []byte
-	At     time.Time
+	// At is when the answer's age was zero: its fetch (or its last
+	// revalidation) less the age it came with.
+	At time.Time
+	// FreshUntil is when the answer stops being fresh, as the relay that
+	// stored it judged: a claim finds it fresher than the caller's copy
+	// until then.
+	FreshUntil time.Time
+	// Header holds the upstream's cache header fields of the answer
+	// (Cache-Control, Expires, Date, ETag, Last-Modified).
+	Header http.Header
 }
 
-// Grant is the tier's answer to a Claim.
+// Grant is the tier's answer to a Claim. Its values are the claim
+// script's return codes on the wire, each written out: they are the
+// protocol between relays of different versions, and the script is built
+// from them (claimSource).
 type Grant int
 
 // The grants of a claim.
 const (
 	// Granted: this relay holds the key's lease and fetches for the cluster.
-	Granted Grant = iota
+	Granted Grant = 0
 	// Fresher: the tier holds an answer newer than the caller's and fresh.
-	Fresher
+	Fresher Grant = 1
 	// Held: another relay holds the lease; wait for its answer.
-	Held
+	Held Grant = 2
 	// Paused: a 429 pause is in force for the cluster.
-	Paused
+	Paused Grant = 3
 	// OverBudget: the cluster's call budget is spent for now.
-	OverBudget
+	OverBudget Grant = 4
 	// Failing: the key failed recently and backs off, cluster-wide.
-	Failing
+	Failing Grant = 5
 )
+
+// String names the grant.
+func (g Grant) String() string {
+	switch g {
+	case Granted:
+		return "granted"
+	case Fresher:
+		return "fresher"
+	case Held:
+		return "held"
+	case Paused:
+		return "paused"
+	case OverBudget:
+		return "over_budget"
+	case Failing:
+		return "failing"
+	default:
+		return "grant(" + strconv.Itoa(int(g)) + ")"
+	}
+}
 
 // Claim is the outcome of asking to fetch a key for the cluster.
 type Claim struct {
@@ -109,8 +146,6 @@ type Claim struct {
 type ClaimRequest struct {
 	// Have is when the caller's newest copy was fetched; zero when it has none.
 	Have time.Time
-	// FreshFor is how long an answer stays fresh (the TTL).
-	FreshFor time.Duration
 	// Kind places the call in the budget.
 	Kind guard.Kind
 	// Lease is how long the lease lasts: longer than a fetch may take.
@@ -144,7 +179,7 @@ type Tier struct {
 	client  *redis.Client
 	addr    string
 	timeout time.Duration
-	obs     Observer
+	obs     TierObserver
 	log     *slog.Logger
 	prefix  string
 	budget  Budget
@@ -155,6 +190,7 @@ type Tier struct {
 
 	mu      sync.Mutex
 	waiters map[string]*waiter
+	drop    func(key string) // OnPurge's function, or nil
 
 	stop context.CancelFunc
 	done sync.WaitGroup
@@ -330,56 +366,116 @@ func (t *Tier) key(kind, key string) string { return t.prefix + kind + key }
 
 func (t *Tier) channel() string { return t.prefix + "filled" }
 
-// Get returns the answer the tier holds for key, if any.
+func (t *Tier) purgeChannel() string { return t.prefix + "purge" }
+
+// entryFields are the hash fields of an entry: status, at (ms), fresh
+// until (ms), header lines, body.
+var entryFields = []string{"s", "at", "fu", "h", "b"}
+
+// Get returns the answer the tier holds for key, if any, counting the read
+// as a hit (fresh), stale, miss or error.
 func (t *Tier) Get(ctx context.Context, key string) (Stored, bool, error) {
 	if !t.Available() {
 		return Stored{}, false, ErrUnavailable
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	vals, err := t.client.HMGet(ctx, t.key("e:", key), "s", "at", "b").Result()
+	vals, err := t.client.HMGet(ctx, t.key("e:", key), entryFields...).Result()
 	if err != nil {
 		t.fail("get", err)
 		t.obs.SharedLookup("error")
 		return Stored{}, false, fmt.Errorf("shared cache get: %w", err)
 	}
 	t.ok()
-	if len(vals) != 3 || vals[0] == nil || vals[1] == nil || vals[2] == nil {
+	s, ok := decodeEntry(vals)
+	if !ok {
 		t.obs.SharedLookup("miss")
 		return Stored{}, false, nil
 	}
-	status, err1 := strconv.Atoi(fmt.Sprint(vals[0]))
-	at, err2 := strconv.ParseInt(fmt.Sprint(vals[1]), 10, 64)
-	body, ok := vals[2].(string)
-	if err1 != nil || err2 != nil || !ok {
-		t.obs.SharedLookup("miss")
-		return Stored{}, false, nil
+	if time.Now().Before(s.FreshUntil) {
+		t.obs.SharedLookup("hit")
+	} else {
+		t.obs.SharedLookup("stale")
 	}
-	return Stored{Status: status, Body: []byte(body), At: time.UnixMilli(at)}, true, nil
+	return s, true, nil
 }
 
-// Observe counts a read's result as the caller judged it (hit or stale),
-// after Get found an answer.
-func (t *Tier) Observe(result string) { t.obs.SharedLookup(result) }
+// decodeEntry reads an entry's hash fields (entryFields order); a missing
+// or unreadable field is no entry.
+func decodeEntry(vals []any) (Stored, bool) {
+	if len(vals) != len(entryFields) {
+		return Stored{}, false
+	}
+	strs := make([]string, len(vals))
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			return Stored{}, false
+		}
+		strs[i] = s
+	}
+	status, err1 := strconv.Atoi(strs[0])
+	at, err2 := strconv.ParseInt(strs[1], 10, 64)
+	fu, err3 := strconv.ParseInt(strs[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || status < 100 || status > 599 {
+		return Stored{}, false
+	}
+	return Stored{
+		Status: status, Body: []byte(strs[4]), At: time.UnixMilli(at), FreshUntil: time.UnixMilli(fu),
+		Header: decodeHeader(strs[3]),
+	}, true
+}
 
-// claimScript decides, atomically, whether the caller fetches key for the
-// cluster. KEYS: entry, lease, failure, pause, budget. ARGV: have (ms), fresh
-// for (ms), token, lease (ms), rate (/s), burst, need (tokens).
-var claimScript = redis.NewScript(`
+// encodeHeader writes header fields as "Name: value" lines, names sorted.
+func encodeHeader(h http.Header) string {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, name := range names {
+		for _, v := range h[name] {
+			if strings.ContainsAny(name+v, "\r\n") {
+				continue
+			}
+			b.WriteString(name + ": " + v + "\n")
+		}
+	}
+	return b.String()
+}
+
+// decodeHeader reads what encodeHeader wrote.
+func decodeHeader(s string) http.Header {
+	h := make(http.Header)
+	for line := range strings.Lines(s) {
+		if name, v, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ": "); ok {
+			h.Add(name, v)
+		}
+	}
+	return h
+}
+
+// claimSource decides, atomically, whether the caller fetches key for the
+// cluster. KEYS: entry, lease, failure, pause, budget. ARGV: have (ms),
+// token, lease (ms), rate (/s), burst, need (tokens). It returns {grant,
+// wait (ms), cause}; the grants are written in as the Grant constants.
+const claimSource = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local at = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
-if at > tonumber(ARGV[1]) and now - at < tonumber(ARGV[2]) then return {1, 0, ''} end
-local p = tonumber(redis.call('GET', KEYS[4]) or '0')
-if p > now then return {3, p - now, ''} end
-local fu = tonumber(redis.call('HGET', KEYS[3], 'until') or '0')
-if fu > now then return {5, fu - now, redis.call('HGET', KEYS[3], 'cause') or ''} end
+local e = redis.call('HMGET', KEYS[1], 'at', 'fu')
+local at, efu = tonumber(e[1] or '0') or 0, tonumber(e[2] or '0') or 0
+if at > tonumber(ARGV[1]) and now < efu then return {FRESHER, 0, ''} end
+local p = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+if p > now then return {PAUSED, p - now, ''} end
+local fu = tonumber(redis.call('HGET', KEYS[3], 'until') or '0') or 0
+if fu > now then return {FAILING, fu - now, redis.call('HGET', KEYS[3], 'cause') or ''} end
 local l = redis.call('PTTL', KEYS[2])
-if l > 0 then return {2, l, ''} end
-local rate = tonumber(ARGV[5])
+if l > 0 then return {HELD, l, ''} end
+local rate = tonumber(ARGV[4])
 if rate > 0 then
-  local burst = tonumber(ARGV[6])
-  local need = tonumber(ARGV[7])
+  local burst = tonumber(ARGV[5])
+  local need = tonumber(ARGV[6])
   local b = redis.call('HMGET', KEYS[5], 't', 'ts')
   local tokens = tonumber(b[1] or burst)
   local ts = tonumber(b[2] or now)
@@ -388,13 +484,20 @@ if rate > 0 then
   redis.call('PEXPIRE', KEYS[5], math.ceil(burst * 1000 / rate) + 1000)
   if tokens < need then
     redis.call('HSET', KEYS[5], 't', tostring(tokens))
-    return {4, math.ceil((need - tokens) * 1000 / rate), ''}
+    return {OVER_BUDGET, math.ceil((need - tokens) * 1000 / rate), ''}
   end
   redis.call('HSET', KEYS[5], 't', tostring(tokens - 1))
 end
-redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
-return {0, 0, ''}
-`)
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return {GRANTED, 0, ''}
+`
+
+// claimScript is claimSource with the grants' wire values written in.
+var claimScript = redis.NewScript(strings.NewReplacer(
+	"FRESHER", strconv.Itoa(int(Fresher)), "PAUSED", strconv.Itoa(int(Paused)),
+	"FAILING", strconv.Itoa(int(Failing)), "HELD", strconv.Itoa(int(Held)),
+	"OVER_BUDGET", strconv.Itoa(int(OverBudget)), "GRANTED", strconv.Itoa(int(Granted)),
+).Replace(claimSource))
 
 // Claim asks to fetch key for the cluster. A Granted claim must end with
 // Store or Abandon.
@@ -417,7 +520,7 @@ func (t *Tier) Claim(ctx context.Context, key string, r ClaimRequest) (Claim, er
 	defer cancel()
 	res, err := claimScript.Run(ctx, t.client,
 		[]string{t.key("e:", key), t.key("l:", key), t.key("f:", key), t.key("", "pause"), t.key("", "budget")},
-		have, r.FreshFor.Milliseconds(), token, max(r.Lease.Milliseconds(), 1),
+		have, token, max(r.Lease.Milliseconds(), 1),
 		strconv.FormatFloat(t.budget.Rate, 'f', -1, 64), t.budget.Burst, strconv.FormatFloat(need, 'f', -1, 64),
 	).Slice()
 	if err != nil {
@@ -432,8 +535,11 @@ func (t *Tier) Claim(ctx context.Context, key string, r ClaimRequest) (Claim, er
 	wait, _ := res[1].(int64)
 	cause, _ := res[2].(string)
 	c := Claim{Grant: Grant(code), Wait: time.Duration(wait) * time.Millisecond, Cause: cause}
-	if c.Grant == Granted {
+	switch c.Grant {
+	case Granted:
 		c.token = token
+	case Held:
+		t.obs.SharedLeaseWait()
 	}
 	return c, nil
 }
@@ -441,12 +547,14 @@ func (t *Tier) Claim(ctx context.Context, key string, r ClaimRequest) (Claim, er
 // storeScript stores an answer unless a newer one is there, forgets the
 // key's failures, releases the caller's lease if it still holds it, and
 // wakes the waiters. KEYS: entry, lease, failure. ARGV: status, at (ms),
-// body, life (ms), token, channel, key. Returns 1 when the lease was still
-// the caller's.
+// body, life (ms), token, channel, key, fresh until (ms), header lines.
+// Returns 1 when the lease was still the caller's. A copy renewed by a 304
+// has a newer at, and replaces the older one as any newer answer does.
 var storeScript = redis.NewScript(`
-local cur = tonumber(redis.call('HGET', KEYS[1], 'at') or '0')
+local cur = tonumber(redis.call('HGET', KEYS[1], 'at') or '0') or 0
 if tonumber(ARGV[4]) > 0 and cur < tonumber(ARGV[2]) then
-  redis.call('HSET', KEYS[1], 's', ARGV[1], 'at', ARGV[2], 'b', ARGV[3])
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 's', ARGV[1], 'at', ARGV[2], 'fu', ARGV[8], 'h', ARGV[9], 'b', ARGV[3])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
 redis.call('DEL', KEYS[3])
@@ -467,6 +575,7 @@ func (t *Tier) Store(ctx context.Context, key string, c Claim, s Stored, life ti
 	mine, err := storeScript.Run(ctx, t.client,
 		[]string{t.key("e:", key), t.key("l:", key), t.key("f:", key)},
 		s.Status, s.At.UnixMilli(), s.Body, life.Milliseconds(), c.token, t.channel(), key,
+		s.FreshUntil.UnixMilli(), encodeHeader(s.Header),
 	).Int()
 	if err != nil {
 		t.fail("set", err)
@@ -552,8 +661,98 @@ func (t *Tier) Wait(key string) (done <-chan struct{}, cancel func()) {
 	}
 }
 
-// LeaseWait counts a wait for another relay's fetch.
-func (t *Tier) LeaseWait() { t.obs.SharedLeaseWait() }
+// purgeScript drops an entry with its lease and failure records, and tells
+// every relay. KEYS: entry, lease, failure. ARGV: channel, message.
+var purgeScript = redis.NewScript(`
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
+`)
+
+// purgeAll is the purge message that drops every key.
+const purgeAll = "*"
+
+// Purge drops key from the tier, with its lease and back-off, and tells
+// every relay sharing the tier to drop it from memory; an empty key drops
+// every entry of the namespace (found with SCAN, a batch at a time).
+func (t *Tier) Purge(ctx context.Context, key string) error {
+	if !t.Available() {
+		return ErrUnavailable
+	}
+	if key == "" {
+		return t.purgeAll(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	err := purgeScript.Run(ctx, t.client,
+		[]string{t.key("e:", key), t.key("l:", key), t.key("f:", key)}, t.purgeChannel(), "k:"+key).Err()
+	if err != nil {
+		t.fail("purge", err)
+		return fmt.Errorf("shared cache purge: %w", err)
+	}
+	t.ok()
+	return nil
+}
+
+// purgeAll drops every entry of the namespace and tells every relay.
+func (t *Tier) purgeAll(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*t.timeout+5*time.Second)
+	defer cancel()
+	iter := t.client.Scan(ctx, 0, t.key("e:", "*"), 500).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := t.client.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 500 {
+			if err := flush(); err != nil {
+				t.fail("purge", err)
+				return fmt.Errorf("shared cache purge: %w", err)
+			}
+		}
+	}
+	err := iter.Err()
+	if err == nil {
+		err = flush()
+	}
+	if err == nil {
+		err = t.client.Publish(ctx, t.purgeChannel(), purgeAll).Err()
+	}
+	if err != nil {
+		t.fail("purge", err)
+		return fmt.Errorf("shared cache purge: %w", err)
+	}
+	t.ok()
+	return nil
+}
+
+// OnPurge sets what this relay does when a purge is announced: drop is
+// called with the key, or with "" for every key.
+func (t *Tier) OnPurge(drop func(key string)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.drop = drop
+}
+
+// purged passes a purge message on to the OnPurge function.
+func (t *Tier) purged(msg string) {
+	t.mu.Lock()
+	drop := t.drop
+	t.mu.Unlock()
+	if drop == nil {
+		return
+	}
+	switch {
+	case msg == purgeAll:
+		drop("")
+	case strings.HasPrefix(msg, "k:") && len(msg) > 2:
+		drop(msg[2:])
+	}
+}
 
 func (t *Tier) wake(key string) {
 	t.mu.Lock()
@@ -570,7 +769,7 @@ func (t *Tier) wake(key string) {
 // timeout.
 func (t *Tier) subscribe(ctx context.Context) {
 	defer t.done.Done()
-	ps := t.client.Subscribe(ctx, t.channel())
+	ps := t.client.Subscribe(ctx, t.channel(), t.purgeChannel())
 	defer ps.Close()
 	ch := ps.Channel(redis.WithChannelHealthCheckInterval(5 * time.Second))
 	for {
@@ -580,6 +779,10 @@ func (t *Tier) subscribe(ctx context.Context) {
 		case m, ok := <-ch:
 			if !ok {
 				return
+			}
+			if m.Channel == t.purgeChannel() {
+				t.purged(m.Payload)
+				continue
 			}
 			t.wake(m.Payload)
 		}
