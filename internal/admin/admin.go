@@ -1,5 +1,7 @@
 // Package admin serves the relay's operations listener: liveness, readiness,
-// Prometheus metrics and, when enabled, pprof.
+// Prometheus metrics and, when enabled, pprof and the purge API. What
+// changes state or exposes internals answers only to loopback peers or to
+// the admin token; health, readiness and metrics stay open.
 package admin
 
 import (
@@ -29,6 +31,12 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// Pprof serves /debug/pprof/ when true.
 	Pprof bool
+	// Token, when set, lets a request bearing "Authorization: Bearer
+	// <Token>" reach pprof and the purge API from any peer; without it only
+	// loopback peers can.
+	Token string
+	// Purger, when set, serves DELETE /cache and DELETE /cache/{path...}.
+	Purger Purger
 }
 
 // NewHandler returns the admin listener's handler:
@@ -36,7 +44,8 @@ type Config struct {
 //	/healthz        200 while the process serves
 //	/readyz         200 when ready, 503 while starting or draining
 //	/metrics        Prometheus text exposition
-//	/debug/pprof/   the Go profiler, when enabled
+//	/debug/pprof/   the Go profiler, when enabled (loopback or token)
+//	/cache[/path]   DELETE purges one path or everything, with a Purger (loopback or token)
 func NewHandler(cfg Config) http.Handler {
 	m := mux.NewRouter()
 	m.Methods(http.MethodGet, http.MethodHead).Path("/healthz").HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -51,11 +60,17 @@ func NewHandler(cfg Config) http.Handler {
 	})
 	m.Methods(http.MethodGet).Path("/metrics").Handler(promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{}))
 	if cfg.Pprof {
-		m.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		m.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		m.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		m.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		m.PathPrefix("/debug/pprof/").HandlerFunc(pprof.Index)
+		only := func(h http.HandlerFunc) http.Handler { return restricted(cfg.Token, h) }
+		m.Handle("/debug/pprof/cmdline", only(pprof.Cmdline))
+		m.Handle("/debug/pprof/profile", only(pprof.Profile))
+		m.Handle("/debug/pprof/symbol", only(pprof.Symbol))
+		m.Handle("/debug/pprof/trace", only(pprof.Trace))
+		m.PathPrefix("/debug/pprof/").Handler(only(pprof.Index))
+	}
+	if cfg.Purger != nil {
+		purge := restricted(cfg.Token, purgeHandler(cfg.Purger))
+		m.Path("/cache").Handler(purge)
+		m.PathPrefix("/cache/").Handler(purge)
 	}
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusNotFound, "not found")
