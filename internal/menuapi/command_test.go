@@ -100,6 +100,58 @@ func TestFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
+// getTimed makes a GET and returns its Cache-Control and how long it took.
+func getTimed(t *testing.T, url string) (cacheControl string, took time.Duration) {
+	t.Helper()
+	began := time.Now()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", url, resp.StatusCode)
+	}
+	return resp.Header.Get("Cache-Control"), time.Since(began)
+}
+
+func cacheCounters(t *testing.T, base string) (computed, fromCache int) {
+	t.Helper()
+	resp, err := http.Get(base + "/-/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s struct {
+		Computed  int `json:"computed"`
+		FromCache int `json:"from_cache"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Computed, s.FromCache
+}
+
+func TestOwnCacheFlagsAndEnvironment(t *testing.T) {
+	const compute = 300 * time.Millisecond
+	base, _ := start(t, map[string]string{"MENU_API_MENU_MAX_AGE": "90s", "MENU_API_COMPUTE_LATENCY": "1h"},
+		"--compute-latency", compute.String(), "--list-max-age", "5s")
+	cc, took := getTimed(t, base+"/api/restaurant/dufva")
+	if cc != "max-age=90" || took < compute {
+		t.Fatalf("first menu: Cache-Control %q after %s; want max-age=90 after at least %s", cc, took, compute)
+	}
+	if cc, _ := getTimed(t, base+"/api/restaurant"); cc != "max-age=5" {
+		t.Fatalf("list: Cache-Control %q, want max-age=5", cc)
+	}
+	// Answered from the stand-in's cache: nothing computed, so no compute
+	// latency (told by the counters, not by a clock).
+	getTimed(t, base+"/api/restaurant/dufva")
+	if computed, fromCache := cacheCounters(t, base); computed != 2 || fromCache != 1 {
+		t.Fatalf("computed %d, from_cache %d; want 2 and 1", computed, fromCache)
+	}
+}
+
 func TestBadSettingsFailWithOneLine(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -112,6 +164,10 @@ func TestBadSettingsFailWithOneLine(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{nil, map[string]string{"MENU_API_JITTER": "lots"}, "MENU_API_JITTER"},
+		{nil, map[string]string{"MENU_API_COMPUTE_LATENCY": "-1s"}, "compute latency must not be negative"},
+		{nil, map[string]string{"MENU_API_MENU_MAX_AGE": "soon"}, "MENU_API_MENU_MAX_AGE"},
+		{[]string{"--menu-max-age", "0s"}, nil, "must be positive"},
+		{[]string{"--list-max-age", "-1s"}, nil, "must be positive"},
 		{[]string{"--listen", "127.0.0.1:-1"}, nil, "listening on"},
 	} {
 		err := run(context.Background(), c.args, io.Discard, io.Discard, env(c.vars), nil)
@@ -164,7 +220,8 @@ func TestShutdownEndsSlowRequests(t *testing.T) {
 func TestMainExitStatus(t *testing.T) {
 	var stdout, stderr strings.Builder
 	if code := Main(context.Background(), []string{"--help"}, &stdout, &stderr, env(nil)); code != 0 ||
-		!strings.Contains(stdout.String(), "Usage: menu-api") || !strings.Contains(stdout.String(), "MENU_API_FAULT") || stderr.Len() > 0 {
+		!strings.Contains(stdout.String(), "Usage: menu-api") || !strings.Contains(stdout.String(), "MENU_API_FAULT") ||
+		!strings.Contains(stdout.String(), "MENU_API_COMPUTE_LATENCY") || !strings.Contains(stdout.String(), "/-/menu/{identifier}") || stderr.Len() > 0 {
 		t.Errorf("--help: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", code, stdout.String(), stderr.String())
 	}
 	stdout.Reset()
