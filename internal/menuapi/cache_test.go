@@ -10,31 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/testkit/clocktest"
 )
-
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-// clockAt returns a fake clock at noon, Stockholm time, on the given day of
-// the week of 2026-11-23.
-func clockAt(t *testing.T, d time.Weekday) *fakeClock {
-	return &fakeClock{t: at(t, d)()}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // sleeps records the delays a handler waits out, without waiting.
 type sleeps struct {
@@ -58,11 +36,12 @@ func (s *sleeps) take() []time.Duration {
 	return d
 }
 
-// standIn returns a handler on a fake clock whose delays are recorded, not
-// waited out.
-func standIn(t *testing.T, opts Options, day time.Weekday) (*Handler, *fakeClock, *sleeps) {
+// standIn returns a handler whose delays are recorded, not waited out, on a
+// clock standing at noon, Stockholm time, on the given day of the week of
+// 2026-11-23.
+func standIn(t *testing.T, opts Options, day time.Weekday) (*Handler, *clocktest.Clock, *sleeps) {
 	t.Helper()
-	clock := clockAt(t, day)
+	clock := clocktest.New(at(t, day)())
 	opts.Now = clock.Now
 	h, err := New(opts)
 	if err != nil {
@@ -131,7 +110,7 @@ func TestMaxAgeCountsDownAndExpiryRecomputes(t *testing.T) {
 	}
 	want := cacheStats{}
 	for i, s := range steps {
-		clock.advance(s.after)
+		clock.Advance(s.after)
 		r := serve(h, http.MethodGet, s.path, "")
 		if r.status != 200 || r.header.Get("Cache-Control") != s.cc {
 			t.Fatalf("step %d, %s: %d, Cache-Control %q; want 200, %q", i, s.path, r.status, r.header.Get("Cache-Control"), s.cc)
@@ -151,7 +130,7 @@ func TestAMenuIsCachedPerRestaurantNotPerDay(t *testing.T) {
 	if !strings.Contains(string(friday.body), `"dish"`) {
 		t.Fatalf("Friday's menu has no dishes: %s", friday.body)
 	}
-	clock.advance(12*time.Hour + time.Minute) // Saturday, past the menu's lifetime
+	clock.Advance(12*time.Hour + time.Minute) // Saturday, past the menu's lifetime
 	sat := serve(h, http.MethodGet, "/api/restaurant/dufva", "")
 	if sat.header.Get("ETag") == friday.header.Get("ETag") || strings.Contains(string(sat.body), `"dish"`) {
 		t.Fatalf("Saturday: %s; want the empty weekend menu", sat.body)
@@ -159,9 +138,9 @@ func TestAMenuIsCachedPerRestaurantNotPerDay(t *testing.T) {
 
 	// Computed at 23:00 on Friday, the copy is served after midnight.
 	h, clock, _ = standIn(t, Options{}, time.Friday)
-	clock.advance(11 * time.Hour)
+	clock.Advance(11 * time.Hour)
 	late := serve(h, http.MethodGet, "/api/restaurant/dufva", "")
-	clock.advance(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	if clock.Now().In(stockholm(t)).Weekday() != time.Saturday {
 		t.Fatal("the clock is not on Saturday")
 	}
@@ -205,7 +184,7 @@ func TestComputeLatencyIsPaidOnlyWhenComputing(t *testing.T) {
 		if got := slept.take(); r.status != s.status || !slices.Equal(got, s.want) {
 			t.Errorf("request %d, %s %v: %d after delays %v; want %d after %v", i, s.path, s.header, r.status, got, s.status, s.want)
 		}
-		clock.advance(s.after)
+		clock.Advance(s.after)
 	}
 	wantStats(t, h, cacheStats{Computed: 4, FromCache: 2, NotModified: 2})
 }
@@ -214,7 +193,7 @@ func TestNotModifiedFromTheCacheWithoutComputing(t *testing.T) {
 	h, clock, _ := standIn(t, Options{ListMaxAge: time.Minute}, time.Monday)
 	first := serve(h, http.MethodGet, "/api/restaurant", "")
 	etag := first.header.Get("ETag")
-	clock.advance(15 * time.Second)
+	clock.Advance(15 * time.Second)
 	for range 3 {
 		r := serve(h, http.MethodGet, "/api/restaurant", "", "If-None-Match", etag)
 		if r.status != 304 || len(r.body) != 0 || r.header.Get("ETag") != etag || r.header.Get("Cache-Control") != "max-age=45" {
@@ -234,7 +213,7 @@ func TestETagFollowsTheContentAcrossRecomputes(t *testing.T) {
 	const path = "/api/restaurant/dufva"
 	old := serve(h, http.MethodGet, path, "")
 	etag := old.header.Get("ETag")
-	clock.advance(time.Minute)
+	clock.Advance(time.Minute)
 	// Recomputed with the same content: the same ETag, so still 304.
 	if r := serve(h, http.MethodGet, path, "", "If-None-Match", etag); r.status != 304 || r.header.Get("Cache-Control") != "max-age=60" {
 		t.Fatalf("after expiry, same content: %d, Cache-Control %q; want 304, max-age=60", r.status, r.header.Get("Cache-Control"))
@@ -245,11 +224,11 @@ func TestETagFollowsTheContentAcrossRecomputes(t *testing.T) {
 	if r := serve(h, http.MethodPut, "/-/menu/dufva", `{"menu":[{"dish":"Pytt i panna"}]}`); r.status != 200 {
 		t.Fatalf("PUT: %d %s", r.status, r.body)
 	}
-	clock.advance(59 * time.Second)
+	clock.Advance(59 * time.Second)
 	if r := serve(h, http.MethodGet, path, ""); r.header.Get("ETag") != etag || string(r.body) != string(old.body) {
 		t.Fatalf("before expiry: ETag %q, body %s; want the cached copy", r.header.Get("ETag"), r.body)
 	}
-	clock.advance(time.Second)
+	clock.Advance(time.Second)
 	r := serve(h, http.MethodGet, path, "", "If-None-Match", etag)
 	if r.status != 200 || r.header.Get("ETag") == etag || !strings.Contains(string(r.body), `"menu":[{"dish":"Pytt i panna"}]`) {
 		t.Fatalf("after expiry: %d, ETag %q (old %q), body %s; want the new menu", r.status, r.header.Get("ETag"), etag, r.body)
@@ -474,7 +453,7 @@ func TestCacheUnderConcurrentChanges(t *testing.T) {
 			} else {
 				serve(h, http.MethodDelete, "/-/menu/dufva", "")
 			}
-			clock.advance(300 * time.Millisecond)
+			clock.Advance(300 * time.Millisecond)
 		}
 	})
 	wg.Wait()
