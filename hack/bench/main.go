@@ -56,6 +56,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sweepC    = fs.String("sweep-c", "20,200,2000", "connection counts of the sweep (at the fewest keys), comma separated")
 		sweepKeys = fs.String("sweep-keys", "13,1000,100000", "distinct key counts of the sweep (at the fewest connections), comma separated")
 		sweepDur  = fs.Duration("sweep-d", 5*time.Second, "length of one sweep run")
+		lunchRate = fs.Float64("lunch-rate", 1, "requests per second of the lunch scenario (Poisson arrivals)")
+		lunchDur  = fs.Duration("lunch-d", 3*time.Minute, "length of the lunch scenario's schedule, sent to every system at once")
+		lunchSeed = fs.Uint64("lunch-seed", 1, "seed of the lunch scenario's schedule (arrivals and keys)")
 		outDir    = fs.String("out", "", "also write bench.md, bench.json and bench.html (the report with charts) into this directory")
 		replot    = fs.String("replot", "", "run nothing: draw the report of this bench.json again into -out's bench.html")
 		nginx     = fs.String("nginx", "", "path of nginx (default: looked up; left out when missing)")
@@ -144,6 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		RelayFlags: strings.Fields(*relayFlag), RelayEnv: strings.Fields(*relayEnv),
 		TTLDuration: *ttlDur, FloodDuration: *floodDur, HangDuration: *hangDur, ClusterDuration: *clusterD, MemoryDuration: *memDur, MemoryCacheMB: sizes, Profile: *profile, Log: stderr,
 		SweepConnections: swConns, SweepKeys: swKeys, SweepDuration: *sweepDur,
+		LunchRate: *lunchRate, LunchDuration: *lunchDur, LunchSeed: *lunchSeed,
 	}
 	if *bBin != "" || *bFlags != "" || *bEnv != "" {
 		opts.RelayB = &harness.RelayVariant{Bin: *bBin, Flags: strings.Fields(*bFlags), Env: strings.Fields(*bEnv)}

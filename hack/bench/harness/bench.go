@@ -60,6 +60,11 @@ type Options struct {
 	SweepConnections []int
 	SweepKeys        []int
 	SweepDuration    time.Duration
+	// LunchRate is the lunch scenario's arrivals per second (Poisson),
+	// LunchDuration its length, LunchSeed the seed of its schedule.
+	LunchRate     float64
+	LunchDuration time.Duration
+	LunchSeed     uint64
 	// Profile captures the relay's CPU and allocation profiles during its
 	// first hot-key run, into Dir.
 	Profile bool
@@ -93,13 +98,14 @@ const (
 	ScenarioFlood   = "flood"
 	ScenarioHang    = "hang"
 	ScenarioCluster = "cluster"
+	ScenarioLunch   = "lunch"
 	ScenarioMemory  = "memory"
 	ScenarioSweep   = "sweep"
 )
 
 // ScenarioNames lists every scenario in the order they run.
 func ScenarioNames() []string {
-	return []string{ScenarioHot, ScenarioMixed, ScenarioTTL, ScenarioSlow, ScenarioFlood, ScenarioHang, ScenarioCluster, ScenarioMemory, ScenarioSweep}
+	return []string{ScenarioHot, ScenarioMixed, ScenarioTTL, ScenarioSlow, ScenarioFlood, ScenarioHang, ScenarioCluster, ScenarioLunch, ScenarioMemory, ScenarioSweep}
 }
 
 // DefaultScenarios are the scenarios run when none are asked for.
@@ -213,6 +219,9 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 			return nil, fmt.Errorf("unknown scenario %q (have %v)", name, ScenarioNames())
 		}
 	}
+	if slices.Contains(want, ScenarioLunch) && (o.LunchRate <= 0 || o.LunchDuration <= 0) {
+		return nil, errors.New("scenario lunch needs a rate > 0 and a duration > 0")
+	}
 	for name, d := range map[string]time.Duration{ScenarioFlood: o.FloodDuration, ScenarioHang: o.HangDuration, ScenarioCluster: o.ClusterDuration} {
 		if slices.Contains(want, name) && d <= 0 {
 			return nil, fmt.Errorf("scenario %s needs a duration > 0", name)
@@ -243,6 +252,14 @@ func Run(ctx context.Context, o Options, out io.Writer) (*Results, error) {
 	}
 	if err := runGuards(ctx, o, want, nginx != "", res, out); err != nil {
 		return res, err
+	}
+	if slices.Contains(want, ScenarioLunch) {
+		lr, err := runLunch(ctx, o, o.lunchPlan(), nginx != "")
+		if err != nil {
+			return res, fmt.Errorf("scenario %s: %w", ScenarioLunch, err)
+		}
+		res.Lunch = lr
+		lr.writeTable(out)
 	}
 	if slices.Contains(want, ScenarioMemory) {
 		mr, err := runMemory(ctx, o)

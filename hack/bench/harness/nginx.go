@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -71,8 +72,10 @@ http {
 }
 `
 
-// nginxParams fills nginxConfig.
+// nginxParams fills nginxConfig, or the template given.
 type nginxParams struct {
+	// Template is the configuration's template; empty is nginxConfig.
+	Template        string
 	Dir             string
 	Listen          string
 	Upstream        string
@@ -113,7 +116,7 @@ func nginxSeconds(d time.Duration) string {
 
 // renderNginx writes the configuration text.
 func renderNginx(p nginxParams) (string, error) {
-	t, err := template.New("nginx.conf").Parse(nginxConfig)
+	t, err := template.New("nginx.conf").Parse(cmp.Or(p.Template, nginxConfig))
 	if err != nil {
 		return "", fmt.Errorf("nginx.conf template: %w", err)
 	}

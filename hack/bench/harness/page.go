@@ -34,6 +34,9 @@ func (r *Results) Page(title, subtitle string) *report.Page {
 	if r.Cluster != nil {
 		p.Sections = append(p.Sections, r.Cluster.section())
 	}
+	if r.Lunch != nil {
+		p.Sections = append(p.Sections, r.Lunch.section())
+	}
 	if r.Memory != nil {
 		h, rows := r.Memory.table()
 		p.Sections = append(p.Sections, report.Section{ID: ScenarioMemory, Title: "memory: " + r.Memory.title(),

@@ -19,6 +19,7 @@ type Results struct {
 	Flood     *FloodResult     `json:"flood,omitempty"`
 	Hang      *HangResult      `json:"hang,omitempty"`
 	Cluster   *ClusterResult   `json:"cluster,omitempty"`
+	Lunch     *LunchResult     `json:"lunch,omitempty"`
 	Memory    *MemoryResult    `json:"memory,omitempty"`
 	Sweep     *SweepResult     `json:"sweep,omitempty"`
 }
