@@ -129,6 +129,8 @@ kind-e2e: ## the chart on kind: helm install+test, load, HPA and upgrade without
 #   make bench BENCH_FLAGS="-scenarios hot,ttl1"     some scenarios only
 #   make bench BENCH_FLAGS="-scenarios flood,hang,cluster"   the upstream's protection only (about 4 min)
 #   make bench BENCH_FLAGS="-scenarios sweep"        only the sweep over connections and keys
+#   make bench BENCH_FLAGS="-scenarios lunch"        sparse lunch traffic: users who waited, what the upstream computed (about 3.5 min)
+#   make bench BENCH_FLAGS="-scenarios lunch -lunch-rate 0.5 -lunch-d 4m -lunch-seed 2"   another lunch
 #   make bench BENCH_FLAGS="-sweep-c 20,200 -sweep-keys 13,1000 -sweep-d 10s"   another sweep
 #   make bench BENCH_FLAGS="-profile -keep"          save the relay's CPU/alloc profiles
 # The tables go to stdout and, with the results as JSON and the HTML report
@@ -138,7 +140,7 @@ BENCH_OUT   ?= $(BIN)/bench
 SECTION     ?= ttl1
 
 .PHONY: bench bench-screenshot
-bench: ## relay vs nginx proxy_cache vs bare net/http on 127.0.0.1, ratios from one run; tables, bench.json and the HTML report in bin/bench (about 12 min)
+bench: ## relay vs nginx proxy_cache vs bare net/http on 127.0.0.1, ratios from one run; tables, bench.json and the HTML report in bin/bench (about 16 min)
 	@hack/test-deps.sh nginx:nginx-light redis-server:redis-server
 	$(GO) run ./hack/bench -out $(BENCH_OUT) $(BENCH_FLAGS)
 
