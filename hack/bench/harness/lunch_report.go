@@ -96,8 +96,9 @@ func (lr *LunchResult) title() string {
 func (lr *LunchResult) about() string {
 	return fmt.Sprintf("One schedule of %d requests (seed %d; the list is the most popular key, then the restaurants in the stand-in's order) "+
 		"sent at the same moments to every system at once, each request on its own connection, not waiting for earlier ones, within %gs; "+
-		"each system in front of its own stand-in (%s), which answers like the API: max-age = the time left in its cache, a weak ETag, 304 on a matching If-None-Match without computing. "+
-		"A user waited when the answer took more than %g ms. Upstream requests are the stand-in's counters from its start to the end of the run. "+
+		"each system in front of its own stand-in (%s), which answers like the API: max-age = the time left in its cache, a weak ETag, 304 on a matching If-None-Match. "+
+		"A user waited when the answer took more than %g ms. Upstream requests are the stand-in's counters from its start to the end of the run: "+
+		"computed (a second each: not in its cache), from its cache, and 304; a 304 after its own copy expired is computed too, so the three can add up to more than the requests. "+
 		"The relay runs with its defaults; nginx with proxy_cache_revalidate, proxy_cache_use_stale updating error timeout http_5xx, proxy_cache_background_update, proxy_cache_lock, "+
 		"the API's Cache-Control honoured and proxy_cache_valid 200 %gs for answers that name no lifetime; the warming relay with %s.",
 		lr.Scheduled, lr.Seed, lr.TimeoutSeconds, strings.Join(lr.StandInFlags, " "), lr.WaitMillis, lr.NginxTTLSeconds, lunchWarmFlag)
@@ -279,7 +280,7 @@ func (lr *LunchResult) section() report.Section {
 		latency.Caption = fmt.Sprintf("A point above %g ms is a window in which a user waited for the upstream.", lr.WaitMillis)
 		w := loadchart.TimeChart(ScenarioLunch+"-waits", fmt.Sprintf("%s: users who waited > %g ms, so far", ScenarioLunch, lr.WaitMillis),
 			"users who waited", marks, waits...)
-		w.Caption = "Each step is a user whose answer took longer than the threshold, at the moment they asked."
+		w.Caption = "Each step is a user whose answer took longer than the threshold, at the moment they asked; where two systems' counts are equal, one line hides the other."
 		sec.Charts = append(sec.Charts, latency, w)
 	}
 	if len(calls) > 0 {
