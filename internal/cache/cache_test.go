@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +36,13 @@ type origin struct {
 	ctxErrs chan error     // when set, each call reports its ctx.Err() after the gate
 	keys    map[string]int // calls per key
 	bodies  map[string]string
+	// header is sent with every answer; with an ETag in it, a call whose
+	// If-None-Match matches it is answered 304.
+	header http.Header
+	// asked are the validators of each call, in order.
+	asked []upstream.Validators
+	// panics makes each call panic with it when set.
+	panics any
 }
 
 func newOrigin(status int, body string) *origin {
@@ -57,13 +66,31 @@ func (u *origin) hold() (release func()) {
 	return func() { once.Do(func() { close(gate) }) }
 }
 
-func (u *origin) fetch(ctx context.Context, t upstream.Target) (int, []byte, error) {
+// setHeader sets the header fields of the following answers.
+func (u *origin) setHeader(h http.Header) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.header = h
+}
+
+// validators returns the validators each call was made with.
+func (u *origin) validators() []upstream.Validators {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return slices.Clone(u.asked)
+}
+
+func (u *origin) fetch(ctx context.Context, t upstream.Target, v upstream.Validators) (upstream.Response, error) {
 	key := t.Key()
 	u.calls.Add(1)
 	u.mu.Lock()
 	u.keys[key]++
-	gate, started, ctxErrs := u.gate, u.started, u.ctxErrs
+	u.asked = append(u.asked, v)
+	gate, started, ctxErrs, panics := u.gate, u.started, u.ctxErrs, u.panics
 	u.mu.Unlock()
+	if panics != nil {
+		panic(panics)
+	}
 	if started != nil {
 		started <- struct{}{}
 	}
@@ -76,13 +103,17 @@ func (u *origin) fetch(ctx context.Context, t upstream.Target) (int, []byte, err
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.err != nil {
-		return 0, nil, u.err
+		return upstream.Response{}, u.err
 	}
 	body := u.body
 	if b, ok := u.bodies[key]; ok {
 		body = b
 	}
-	return u.status, []byte(body), nil
+	resp := upstream.Response{Status: u.status, Body: []byte(body), Header: u.header.Clone()}
+	if etag := u.header.Get("Etag"); etag != "" && v.ETag == etag {
+		resp.Status, resp.Body = http.StatusNotModified, nil
+	}
+	return resp, nil
 }
 
 func (u *origin) callsFor(key string) int {
@@ -529,8 +560,25 @@ func TestBudget(t *testing.T) {
 }
 
 type countingObserver struct {
-	mu sync.Mutex
-	n  map[guard.Reason]int
+	mu     sync.Mutex
+	n      map[guard.Reason]int
+	purges map[string]int
+	panics int
+}
+
+func (o *countingObserver) Purged(scope string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.purges == nil {
+		o.purges = map[string]int{}
+	}
+	o.purges[scope]++
+}
+
+func (o *countingObserver) Panicked() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.panics++
 }
 
 func (o *countingObserver) Skipped(r guard.Reason) {

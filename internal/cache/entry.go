@@ -7,7 +7,10 @@ import (
 	"hash/fnv"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
 // Entry is one cached answer with its freshness.
@@ -35,17 +38,74 @@ type Entry struct {
 	// upstream fails.
 	ErrorUntil time.Time
 
-	// headerValues holds ETag, Length and Date for the answer's headers, so
-	// that answering from the entry makes no header value.
-	headerValues [3]string
+	// flags are what the upstream asked of the answer's reuse.
+	flags uint8
+	// upstream holds the upstream's cache header fields (encodeHeader).
+	upstream string
+	// headerValues holds ETag, Length, Date and Cache-Control for the
+	// answer's headers, so that answering from the entry makes no header
+	// value.
+	headerValues [4]string
+	// hitValues are the last second's per-second header values of a hit.
+	hitValues atomic.Pointer[HitValues]
 }
+
+// HitValues are the header values of a hit on an entry that change once a
+// second (Age, Cache-Status), made once for that second.
+type HitValues struct {
+	Second      int64
+	Age, Status []string
+}
+
+// HitValues returns the values last kept with the entry, or nil; callers
+// must not change them.
+func (e *Entry) HitValues() *HitValues { return e.hitValues.Load() }
+
+// SetHitValues keeps v with the entry for the hits of v.Second.
+func (e *Entry) SetHitValues(v *HitValues) { e.hitValues.Store(v) }
+
+// The flags of an entry.
+const (
+	// flagNoCache: the upstream said no-cache; revalidate before every use.
+	flagNoCache uint8 = 1 << iota
+	// flagMustRevalidate: never serve the answer stale.
+	flagMustRevalidate
+	// flagNoStore: the upstream said no-store or private; the answer goes
+	// to the callers who waited for it and is not kept.
+	flagNoStore
+)
 
 // prepare derives what the stored fields imply: Date, MaxAge and the
 // header values.
 func (e *Entry) prepare() {
 	e.MaxAge = e.FreshUntil.Sub(e.Stored)
 	e.Date = e.Stored.UTC().Format(http.TimeFormat)
-	e.headerValues = [3]string{e.ETag, e.Length, e.Date}
+	cc := "public, max-age=" + strconv.FormatInt(int64(max(0, e.MaxAge)/time.Second), 10)
+	switch {
+	case e.flags&flagNoCache != 0:
+		cc = "no-cache"
+	case e.flags&flagMustRevalidate != 0:
+		cc += ", must-revalidate"
+	}
+	e.headerValues = [4]string{e.ETag, e.Length, e.Date, cc}
+}
+
+// CacheControlHeader is the Cache-Control towards clients, the answer's
+// whole lifetime (with Age, what is left of it) and the upstream's ban on
+// stale use, as a header value; callers must not change it.
+func (e *Entry) CacheControlHeader() []string { return e.headerValues[3:4:4] }
+
+// NoCache reports whether the answer must be revalidated before every use.
+func (e *Entry) NoCache() bool { return e.flags&flagNoCache != 0 }
+
+// Header returns the upstream's cache header fields of the answer: its
+// Cache-Control, Expires, Date and validators.
+func (e *Entry) Header() http.Header { return decodeHeader(e.upstream) }
+
+// Validators returns what the upstream gave to revalidate the answer.
+func (e *Entry) Validators() upstream.Validators {
+	h := e.Header()
+	return upstream.Validators{ETag: h.Get("Etag"), LastModified: h.Get("Last-Modified")}
 }
 
 // ETagHeader is the ETag as a header value; callers must not change it.
@@ -82,44 +142,56 @@ func ETagOf(body []byte) string {
 	return string(append(out, '"'))
 }
 
-// The encoding of an entry in the store: a fixed header, the ETag and the
-// length in decimal (read back as one string), the body.
+// The encoding of an entry in the store: a fixed header, the ETag, the
+// length in decimal and the upstream's header fields (read back as one
+// string), the body.
 //
-//	status uint16 | stored, fresh, revalidate, error int64 (unix ns) | etag len uint8 | length len uint8 | etag | length | body
-const headerSize = 2 + 4*8 + 2
+//	status uint16 | stored, fresh, revalidate, error int64 (unix ns) | flags uint8 | etag len uint8 | length len uint8 | upstream len uint16 | etag | length | upstream | body
+const headerSize = 2 + 4*8 + 1 + 1 + 1 + 2
 
 var errCorrupt = errors.New("corrupt cache entry")
 
 func encode(e *Entry) []byte {
 	length := strconv.Itoa(len(e.Body))
-	buf := make([]byte, headerSize+len(e.ETag)+len(length)+len(e.Body))
+	up := e.upstream
+	if len(up) > 0xffff {
+		up = ""
+	}
+	buf := make([]byte, headerSize+len(e.ETag)+len(length)+len(up)+len(e.Body))
 	binary.LittleEndian.PutUint16(buf[0:], uint16(e.Status))
 	binary.LittleEndian.PutUint64(buf[2:], uint64(e.Stored.UnixNano()))
 	binary.LittleEndian.PutUint64(buf[10:], uint64(e.FreshUntil.UnixNano()))
 	binary.LittleEndian.PutUint64(buf[18:], uint64(e.RevalidateUntil.UnixNano()))
 	binary.LittleEndian.PutUint64(buf[26:], uint64(e.ErrorUntil.UnixNano()))
-	buf[34] = uint8(len(e.ETag))
-	buf[35] = uint8(len(length))
+	buf[34] = e.flags
+	buf[35] = uint8(len(e.ETag))
+	buf[36] = uint8(len(length))
+	binary.LittleEndian.PutUint16(buf[37:], uint16(len(up)))
 	n := copy(buf[headerSize:], e.ETag)
 	n += copy(buf[headerSize+n:], length)
+	n += copy(buf[headerSize+n:], up)
 	copy(buf[headerSize+n:], e.Body)
 	return buf
 }
 
 // decode reads an entry from buf; the entry's Body aliases buf.
 func decode(buf []byte, e *Entry) error {
-	if len(buf) < headerSize || len(buf) < headerSize+int(buf[34])+int(buf[35]) {
+	if len(buf) < headerSize {
 		return fmt.Errorf("%w: %d bytes", errCorrupt, len(buf))
 	}
-	n, m := int(buf[34]), int(buf[35])
+	n, m, u := int(buf[35]), int(buf[36]), int(binary.LittleEndian.Uint16(buf[37:]))
+	if len(buf) < headerSize+n+m+u {
+		return fmt.Errorf("%w: %d bytes", errCorrupt, len(buf))
+	}
 	e.Status = int(binary.LittleEndian.Uint16(buf[0:]))
 	e.Stored = time.Unix(0, int64(binary.LittleEndian.Uint64(buf[2:])))
 	e.FreshUntil = time.Unix(0, int64(binary.LittleEndian.Uint64(buf[10:])))
 	e.RevalidateUntil = time.Unix(0, int64(binary.LittleEndian.Uint64(buf[18:])))
 	e.ErrorUntil = time.Unix(0, int64(binary.LittleEndian.Uint64(buf[26:])))
-	meta := string(buf[headerSize : headerSize+n+m])
-	e.ETag, e.Length = meta[:n], meta[n:]
-	e.Body = buf[headerSize+n+m:]
+	e.flags = buf[34]
+	meta := string(buf[headerSize : headerSize+n+m+u])
+	e.ETag, e.Length, e.upstream = meta[:n], meta[n:n+m], meta[n+m:]
+	e.Body = buf[headerSize+n+m+u:]
 	if e.Length != strconv.Itoa(len(e.Body)) {
 		return fmt.Errorf("%w: length %q for a body of %d bytes", errCorrupt, e.Length, len(e.Body))
 	}

@@ -98,3 +98,28 @@ func (h *hotSet) replace(cur map[string]*Entry, key string, e *Entry, now time.T
 
 // len is the number of keys held.
 func (h *hotSet) len() int { return len(*h.m.Load()) }
+
+// remove drops key from the set.
+func (h *hotSet) remove(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := *h.m.Load()
+	if _, held := cur[key]; !held {
+		return
+	}
+	next := make(map[string]*Entry, len(cur))
+	for k, v := range cur {
+		if k != key {
+			next[k] = v
+		}
+	}
+	h.m.Store(&next)
+}
+
+// reset drops every key.
+func (h *hotSet) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	next := make(map[string]*Entry)
+	h.m.Store(&next)
+}

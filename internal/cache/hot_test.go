@@ -9,7 +9,7 @@ import (
 
 func hotEntry(body string, stored time.Time) *Entry {
 	p := Policy{TTL: 10 * time.Second, StaleIfError: time.Minute}
-	return p.Entry(200, []byte(body), stored)
+	return p.Entry(200, []byte(body), nil, stored)
 }
 
 func TestHotSetNewestWins(t *testing.T) {

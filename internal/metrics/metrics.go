@@ -18,7 +18,7 @@ import (
 // outcomes are the outcomes of upstream calls whose counters are resolved
 // ahead, so that each appears, at zero, from the start.
 func outcomes() []string {
-	return []string{"ok", "not_found", "client_error", "http_error", "timeout", "refused", "rate_limited", "invalid", "too_large", "canceled"}
+	return []string{"ok", "not_found", "client_error", "http_error", "timeout", "refused", "rate_limited", "invalid", "too_large", "canceled", "not_modified", "panic"}
 }
 
 // skipReasons are the reasons an upstream call is not made: the guard's
@@ -60,7 +60,7 @@ func (m *Metrics) ConnectionTimedOut(phase string) {
 
 // sharedOps are the operations of the shared tier whose failures are counted.
 func sharedOps() []string {
-	return []string{"get", "set", "lease", "release", "ping"}
+	return []string{"get", "set", "lease", "release", "ping", "purge"}
 }
 
 // sharedResults are the results of reads of the shared tier.
@@ -79,6 +79,8 @@ type Metrics struct {
 	coalesced   prometheus.Counter
 	staleServed [2]prometheus.Counter
 	connsClosed map[string]prometheus.Counter
+	purges      map[string]prometheus.Counter
+	panics      prometheus.Counter
 
 	sharedUp      prometheus.Gauge
 	sharedLookups map[string]prometheus.Counter
@@ -123,6 +125,15 @@ func New(version string, src Sources) *Metrics {
 	}, []string{"reason"})
 	m.staleServed = [2]prometheus.Counter{stale.WithLabelValues("revalidate"), stale.WithLabelValues("error")}
 	m.byOutcome = byLabel(m.upstream, outcomes())
+	purges := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "restaurants_purges_total",
+		Help: "Purges asked of this relay on its admin listener, by scope: key (one path) or all.",
+	}, []string{"scope"})
+	m.purges = byLabel(purges, []string{"key", "all"})
+	m.panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "restaurants_panics_total",
+		Help: "Upstream fetches or processing stages that panicked; each failed its key's waiters, and the relay served on.",
+	})
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "restaurants_build_info",
 		Help: "The relay's version and Go version; always 1.",
@@ -130,7 +141,7 @@ func New(version string, src Sources) *Metrics {
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 
 	reg.MustRegister(
-		m.requests, m.upstream, skipped, m.latency, m.coalesced, stale, closed, build,
+		m.requests, m.upstream, skipped, m.latency, m.coalesced, stale, closed, build, purges, m.panics,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "restaurants_cache_entries",
 			Help: "Entries held in the cache.",
@@ -196,6 +207,16 @@ func (m *Metrics) Request(code int, s cache.State) {
 	}
 	m.requests.add(code, s)
 }
+
+// Purged counts one purge of the given scope: key or all.
+func (m *Metrics) Purged(scope string) {
+	if c, ok := m.purges[scope]; ok {
+		c.Inc()
+	}
+}
+
+// Panicked counts one fetch or processing stage that panicked.
+func (m *Metrics) Panicked() { m.panics.Inc() }
 
 // Upstream counts one upstream call with its outcome and duration.
 func (m *Metrics) Upstream(outcome string, d time.Duration) {

@@ -1,44 +1,43 @@
 package relay
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/guard"
+	"github.com/scilifelab/restaurants/internal/upstream"
 )
+
+// cacheName names the relay in Cache-Status (RFC 9211).
+const cacheName = "restaurants"
 
 // headers holds header values prepared once, so that answering a hit
 // allocates no header strings for the common values.
 type headers struct {
-	contentType      []string
-	xcacheByState    [cache.NumStates][]string
-	ccOK, ccNegative []string
-	ages             [][]string // ages[n] is {"n"}
+	contentType   []string
+	xcacheByState [cache.NumStates][]string
+	ages          [][]string // ages[n] is {"n"}
 }
 
 // newHeaders prepares the values for a cache of policy p: Age values up to
-// the longest an entry is kept, and the Cache-Control of each TTL.
+// the longest an entry is kept (an hour at most).
 func newHeaders(p cache.Policy) headers {
 	h := headers{
 		contentType: []string{"application/json"},
-		ccOK:        []string{cacheControl(p.TTL)},
-		ccNegative:  []string{cacheControl(p.NegativeTTL)},
 		ages:        make([][]string, min(int(p.Life()/time.Second)+2, 3600)),
 	}
 	hit, miss, stale := []string{"HIT"}, []string{"MISS"}, []string{"STALE"}
 	h.xcacheByState = [cache.NumStates][]string{
-		cache.Hit: hit, cache.SharedHit: hit, cache.Miss: miss, cache.Coalesced: miss,
+		cache.Hit: hit, cache.SharedHit: hit, cache.Miss: miss, cache.Coalesced: miss, cache.Revalidated: miss,
 		cache.Revalidating: stale, cache.StaleOnError: stale, cache.None: miss,
 	}
 	for i := range h.ages {
 		h.ages[i] = []string{strconv.Itoa(i)}
 	}
 	return h
-}
-
-func cacheControl(ttl time.Duration) string {
-	return "public, max-age=" + strconv.FormatInt(int64(ttl/time.Second), 10)
 }
 
 // age is the Age header value of n seconds.
@@ -49,13 +48,78 @@ func (h *headers) age(n int64) []string {
 	return []string{strconv.FormatInt(max(n, 0), 10)}
 }
 
-// cacheControl is the Cache-Control of an entry: the full max-age of its
-// status under the policy, which with the Age header tells what is left.
-func (h *headers) cacheControl(e *cache.Entry) []string {
-	if e.Status == 200 {
-		return h.ccOK
+// hit returns the Age and Cache-Status values of a hit on e at now. They
+// change once a second; the entry keeps the last second's, so that the
+// hits of a popular key within a second share them and allocate nothing.
+func (h *headers) hit(e *cache.Entry, now time.Time) *cache.HitValues {
+	sec := now.Unix()
+	if v := e.HitValues(); v != nil && v.Second == sec {
+		return v
 	}
-	return h.ccNegative
+	v := &cache.HitValues{
+		Second: sec,
+		Age:    h.age(e.Age(now)),
+		Status: []string{cacheName + "; hit; ttl=" + strconv.FormatInt(ttl(e, now), 10)},
+	}
+	e.SetHitValues(v)
+	return v
+}
+
+// ttl is the freshness left of e at now, in whole seconds, negative once
+// it is stale (RFC 9211 section 2.4).
+func ttl(e *cache.Entry, now time.Time) int64 {
+	d := e.FreshUntil.Sub(now)
+	if d < 0 {
+		return -int64((-d + time.Second - 1) / time.Second)
+	}
+	return int64(d / time.Second)
+}
+
+// cacheStatus is the Cache-Status value of an answer other than a hit.
+func cacheStatus(res cache.Result) string {
+	e := res.Entry
+	var b strings.Builder
+	b.WriteString(cacheName)
+	switch res.State {
+	case cache.SharedHit:
+		b.WriteString("; hit; detail=shared")
+	case cache.Miss:
+		b.WriteString("; fwd=uri-miss; fwd-status=" + strconv.Itoa(e.Status))
+	case cache.Coalesced:
+		b.WriteString("; fwd=uri-miss; fwd-status=" + strconv.Itoa(e.Status) + "; collapsed")
+	case cache.Revalidated:
+		b.WriteString("; fwd=stale; fwd-status=304")
+	case cache.Revalidating:
+		b.WriteString("; fwd=stale")
+	case cache.StaleOnError:
+		b.WriteString("; fwd=stale; detail=" + refusalDetail(res.Err))
+	}
+	if res.Stored {
+		b.WriteString("; stored")
+	}
+	b.WriteString("; ttl=" + strconv.FormatInt(ttl(e, res.At), 10))
+	return b.String()
+}
+
+// refusalDetail names why an answer is stale or missing: the budget, a 429
+// pause, a key's back-off, or the upstream's failure class.
+func refusalDetail(err error) string {
+	var ref *guard.Refusal
+	if errors.As(err, &ref) {
+		switch ref.Reason {
+		case guard.Budget:
+			return "budget"
+		case guard.RateLimited:
+			return "rate-limited"
+		default:
+			return "backoff"
+		}
+	}
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		return strings.ReplaceAll(string(ue.Outcome), "_", "-")
+	}
+	return "upstream-error"
 }
 
 // xcache is the X-Cache value of a state: HIT, MISS or STALE.

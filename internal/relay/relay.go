@@ -121,16 +121,23 @@ const autoLengthMax = 2048
 // write sends a cached entry, or 304 when the client holds it already, and
 // returns the status sent. The headers are those of a shared cache (RFC
 // 9111): the Date of the upstream's answer, its Age, and a max-age of the
-// full TTL, so that a cache in front of the relay sees exactly the
-// freshness that is left.
+// answer's whole lifetime, so that a cache in front of the relay sees
+// exactly the freshness that is left; Cache-Status (RFC 9211) says how
+// the relay answered.
 func (r *Relay) write(w http.ResponseWriter, req *http.Request, res cache.Result) int {
 	e := res.Entry
 	h := w.Header()
 	h["Content-Type"] = r.hdr.contentType
 	h["Etag"] = e.ETagHeader()
 	h["Date"] = e.DateHeader()
-	h["Age"] = r.hdr.age(e.Age(res.At))
-	h["Cache-Control"] = r.hdr.cacheControl(e)
+	h["Cache-Control"] = e.CacheControlHeader()
+	if res.State == cache.Hit {
+		sv := r.hdr.hit(e, res.At)
+		h["Age"], h["Cache-Status"] = sv.Age, sv.Status
+	} else {
+		h["Age"] = r.hdr.age(e.Age(res.At))
+		h["Cache-Status"] = []string{cacheStatus(res)}
+	}
 	h["X-Cache"] = r.hdr.xcache(res.State)
 	// A conditional GET is answered 304 only where the answer would be a
 	// 2xx (RFC 9110, 13.1.2): a cached 404 is sent whole.
@@ -148,10 +155,11 @@ func (r *Relay) write(w http.ResponseWriter, req *http.Request, res cache.Result
 	return e.Status
 }
 
-// fetch is the cache's fetch function: one upstream call, processed.
-func (r *Relay) fetch(ctx context.Context, t upstream.Target) (int, []byte, error) {
+// fetch is the cache's fetch function: one upstream call, conditional when
+// v holds a validator, its body processed; a 304 has no body to process.
+func (r *Relay) fetch(ctx context.Context, t upstream.Target, v upstream.Validators) (upstream.Response, error) {
 	start := time.Now()
-	resp, err := r.client.Fetch(ctx, t)
+	resp, err := r.client.Fetch(ctx, t, v)
 	if err != nil {
 		var ue *upstream.Error
 		switch {
@@ -160,12 +168,16 @@ func (r *Relay) fetch(ctx context.Context, t upstream.Target) (int, []byte, erro
 		case errors.As(err, &ue):
 			r.metrics.Upstream(string(ue.Outcome), time.Since(start))
 		}
-		return 0, nil, err
+		return upstream.Response{}, err
+	}
+	if resp.Status == http.StatusNotModified {
+		r.metrics.Upstream(string(upstream.NotModified), time.Since(start))
+		return *resp, nil
 	}
 	body, err := r.process(ctx, resp.Status, resp.Body)
 	if err != nil {
 		r.metrics.Upstream(string(upstream.Invalid), time.Since(start))
-		return 0, nil, &upstream.Error{Outcome: upstream.Invalid, Status: resp.Status, Err: err}
+		return upstream.Response{}, &upstream.Error{Outcome: upstream.Invalid, Status: resp.Status, Err: err}
 	}
 	outcome := upstream.OK
 	switch {
@@ -175,7 +187,8 @@ func (r *Relay) fetch(ctx context.Context, t upstream.Target) (int, []byte, erro
 		outcome = upstream.ClientError
 	}
 	r.metrics.Upstream(string(outcome), time.Since(start))
-	return resp.Status, body, nil
+	resp.Body = body
+	return *resp, nil
 }
 
 // fail answers a request that the cache could not: the upstream failed, or

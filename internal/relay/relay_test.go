@@ -16,6 +16,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/cache"
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
+	"github.com/scilifelab/restaurants/internal/process"
 	"github.com/scilifelab/restaurants/internal/testkit/clocktest"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
@@ -40,6 +41,7 @@ type options struct {
 	forwardQuery                        bool
 	guard                               guard.Config
 	backoff                             guard.Backoff
+	process                             process.Stage
 }
 
 func defaults() options {
@@ -78,7 +80,8 @@ func newFixture(t testing.TB, h http.HandlerFunc, o options) *fixture {
 		t.Fatal(err)
 	}
 	f.relay, err = New(ctx, Config{
-		Client: client,
+		Client:  client,
+		Process: o.process,
 		Cache: cache.Config{
 			Policy:        cache.Policy{TTL: o.ttl, NegativeTTL: o.negativeTTL, StaleWhileRevalidate: o.swr, StaleIfError: o.sie},
 			MaxMB:         16,

@@ -57,7 +57,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-
 // TierObserver is told what the tier does, for the relay's metrics.
 type TierObserver interface {
 	// SharedLookup counts a read: hit, stale, miss or error.

@@ -33,10 +33,28 @@ type Config struct {
 }
 
 // Response is a successful upstream answer: a status the relay passes on
-// (200, or a client error such as 404) and its body.
+// (200, a client error such as 404, or 304 to a conditional call), its body,
+// and the header fields a cache needs to judge its freshness.
 type Response struct {
 	Status int
 	Body   []byte
+	// Header holds the answer's freshness and validator fields (see
+	// CacheHeaders), nothing else.
+	Header http.Header
+}
+
+// Validators are what a cache holds of an answer to ask the upstream
+// whether it changed: If-None-Match and If-Modified-Since.
+type Validators struct {
+	ETag         string
+	LastModified string
+}
+
+// CacheHeaders are the upstream's header fields a Response keeps: those
+// that decide an answer's freshness (RFC 9111 section 4.2) and its
+// validators (RFC 9110 section 8.8).
+func CacheHeaders() []string {
+	return []string{"Cache-Control", "Expires", "Date", "Age", "Etag", "Last-Modified"}
 }
 
 // Client calls the upstream within bounds of time, bytes and concurrency. A
@@ -103,9 +121,10 @@ func (c *Client) Inflight() int64 { return c.inflight.Load() }
 // Base returns the upstream's base URL.
 func (c *Client) Base() Base { return c.base }
 
-// Fetch calls the upstream for t. A 200 or a client error (4xx other than
-// 429) is a Response; anything else is an *Error with its Outcome.
-func (c *Client) Fetch(ctx context.Context, t Target) (*Response, error) {
+// Fetch calls the upstream for t, conditionally when v holds a validator. A
+// 200, a client error (4xx other than 429), or a 304 to a conditional call
+// is a Response; anything else is an *Error with its Outcome.
+func (c *Client) Fetch(ctx context.Context, t Target, v Validators) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	select {
@@ -127,11 +146,27 @@ func (c *Client) Fetch(ctx context.Context, t Target) (*Response, error) {
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
 	}
+	if v.ETag != "" {
+		req.Header.Set("If-None-Match", v.ETag)
+	}
+	if v.LastModified != "" {
+		req.Header.Set("If-Modified-Since", v.LastModified)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, classify(ctx, err)
 	}
 	defer resp.Body.Close()
+	kept := make(http.Header, 4)
+	for _, name := range CacheHeaders() {
+		if vs := resp.Header[name]; len(vs) > 0 {
+			kept[name] = vs
+		}
+	}
+	if resp.StatusCode == http.StatusNotModified && (v.ETag != "" || v.LastModified != "") {
+		drain(resp.Body)
+		return &Response{Status: http.StatusNotModified, Header: kept}, nil
+	}
 
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
@@ -157,7 +192,7 @@ func (c *Client) Fetch(ctx context.Context, t Target) (*Response, error) {
 		e.Status = resp.StatusCode
 		return nil, e
 	}
-	return &Response{Status: resp.StatusCode, Body: body}, nil
+	return &Response{Status: resp.StatusCode, Body: body, Header: kept}, nil
 }
 
 var errTooLarge = errors.New("body exceeds the size limit")

@@ -123,7 +123,7 @@ func TestFetchOK(t *testing.T) {
 	defer srv.Close()
 	c := newTestClient(t, srv, nil)
 
-	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant/j%c3%b6ns", "lang=sv&day=m%C3%A5ndag&x=%2F"))
+	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant/j%c3%b6ns", "lang=sv&day=m%C3%A5ndag&x=%2F"), Validators{})
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -150,7 +150,7 @@ func TestFetchClientErrorIsResponse(t *testing.T) {
 				io.WriteString(w, body)
 			}))
 			defer srv.Close()
-			resp, err := newTestClient(t, srv, nil).Fetch(context.Background(), mustTarget(t, "/restaurant/nope", ""))
+			resp, err := newTestClient(t, srv, nil).Fetch(context.Background(), mustTarget(t, "/restaurant/nope", ""), Validators{})
 			if err != nil {
 				t.Fatalf("Fetch: %v, want a %d response", err, status)
 			}
@@ -171,7 +171,7 @@ func TestFetchServerErrors(t *testing.T) {
 				}
 			}))
 			defer srv.Close()
-			resp, err := newTestClient(t, srv, nil).Fetch(context.Background(), mustTarget(t, "/restaurant", ""))
+			resp, err := newTestClient(t, srv, nil).Fetch(context.Background(), mustTarget(t, "/restaurant", ""), Validators{})
 			ue := wantError(t, resp, err, HTTPError)
 			if ue.Status != status {
 				t.Errorf("Status = %d, want %d", ue.Status, status)
@@ -212,7 +212,7 @@ func TestFetchRateLimited(t *testing.T) {
 			c := newTestClient(t, srv, func(cfg *Config) { cfg.Now = clk.Now })
 			tg := mustTarget(t, "/restaurant", "")
 
-			resp, err := c.Fetch(context.Background(), tg)
+			resp, err := c.Fetch(context.Background(), tg, Validators{})
 			ue := wantError(t, resp, err, RateLimited)
 			if ue.Status != http.StatusTooManyRequests || ue.RetryAfter != tt.want {
 				t.Fatalf("first 429: Status %d RetryAfter %v, want 429 and %v", ue.Status, ue.RetryAfter, tt.want)
@@ -220,7 +220,7 @@ func TestFetchRateLimited(t *testing.T) {
 			// The client reports the wait; the pause is the guard's (package
 			// guard), so the next call asks the upstream again.
 			limited.Store(false)
-			resp, err = c.Fetch(context.Background(), tg)
+			resp, err = c.Fetch(context.Background(), tg, Validators{})
 			if err != nil {
 				t.Fatalf("after the 429: %v", err)
 			}
@@ -276,7 +276,7 @@ func TestFetchTimeout(t *testing.T) {
 
 	for _, p := range []string{"/slow-headers", "/slow-body"} {
 		start := time.Now()
-		resp, err := c.Fetch(context.Background(), mustTarget(t, p, ""))
+		resp, err := c.Fetch(context.Background(), mustTarget(t, p, ""), Validators{})
 		ue := wantError(t, resp, err, Timeout)
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("%s: Fetch took %v with a timeout of 200ms", p, d)
@@ -293,7 +293,7 @@ func TestFetchRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""))
+	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""), Validators{})
 	wantError(t, resp, err, Refused)
 }
 
@@ -312,7 +312,7 @@ func TestFetchCanceled(t *testing.T) {
 		<-arrived
 		cancel()
 	}()
-	resp, err := c.Fetch(ctx, mustTarget(t, "/restaurant", ""))
+	resp, err := c.Fetch(ctx, mustTarget(t, "/restaurant", ""), Validators{})
 	wantError(t, resp, err, Canceled)
 }
 
@@ -334,7 +334,7 @@ func TestFetchTooLargeByContentLength(t *testing.T) {
 	c := newTestClient(t, srv, func(cfg *Config) { cfg.Timeout = 10 * time.Second })
 
 	start := time.Now()
-	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""))
+	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""), Validators{})
 	ue := wantError(t, resp, err, TooLarge)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("TooLarge after %v: the body was read, not refused by its length", d)
@@ -373,7 +373,7 @@ func TestFetchTooLargeStreaming(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""))
+	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""), Validators{})
 	runtime.ReadMemStats(&after)
 	wantError(t, resp, err, TooLarge)
 
@@ -422,7 +422,7 @@ func TestFetchConcurrencyLimit(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant/"+strconv.Itoa(i), ""))
+			_, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant/"+strconv.Itoa(i), ""), Validators{})
 			errs <- err
 		}()
 	}
@@ -468,7 +468,7 @@ func TestFetchBusy(t *testing.T) {
 
 	first := make(chan error, 1)
 	go func() {
-		_, err := c.Fetch(context.Background(), tg)
+		_, err := c.Fetch(context.Background(), tg, Validators{})
 		first <- err
 	}()
 	<-arrived
@@ -476,7 +476,7 @@ func TestFetchBusy(t *testing.T) {
 	// The only slot is taken; this caller's deadline passes while it waits.
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	resp, err := c.Fetch(ctx, tg)
+	resp, err := c.Fetch(ctx, tg, Validators{})
 	ue := wantError(t, resp, err, Busy)
 	if !errors.Is(ue, context.DeadlineExceeded) {
 		t.Errorf("Busy error %v does not wrap the deadline", ue)
@@ -510,7 +510,7 @@ func TestFetchBusyClientTimeout(t *testing.T) {
 	// so the first call gives up its slot at 300ms...
 	first := make(chan error, 1)
 	go func() {
-		_, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""))
+		_, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""), Validators{})
 		first <- err
 	}()
 	<-arrived
@@ -518,7 +518,7 @@ func TestFetchBusyClientTimeout(t *testing.T) {
 	// it either finds the slot freed (then times out at the upstream) or
 	// gives up waiting as Busy. It never waits past its timeout.
 	start := time.Now()
-	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""))
+	resp, err := c.Fetch(context.Background(), mustTarget(t, "/restaurant", ""), Validators{})
 	if err == nil {
 		t.Fatalf("second Fetch = %+v, want an error", resp)
 	}
@@ -588,7 +588,7 @@ func TestFetchRedirects(t *testing.T) {
 	c := newTestClient(t, srv, nil)
 
 	for _, p := range []string{"/old", "/relative"} {
-		resp, err := c.Fetch(context.Background(), mustTarget(t, p, ""))
+		resp, err := c.Fetch(context.Background(), mustTarget(t, p, ""), Validators{})
 		if err != nil {
 			t.Fatalf("%s: redirect within the base: %v", p, err)
 		}
@@ -601,7 +601,7 @@ func TestFetchRedirects(t *testing.T) {
 		mu.Lock()
 		seen = nil
 		mu.Unlock()
-		resp, err := c.Fetch(context.Background(), mustTarget(t, p, ""))
+		resp, err := c.Fetch(context.Background(), mustTarget(t, p, ""), Validators{})
 		ue := wantError(t, resp, err, HTTPError)
 		if p != "/loop" && !strings.Contains(ue.Error(), "leaves the upstream base") {
 			t.Errorf("%s: error %q does not say the redirect leaves the base", p, ue.Error())

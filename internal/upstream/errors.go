@@ -22,6 +22,8 @@ const (
 	TooLarge    Outcome = "too_large"    // the body exceeds the size limit
 	Canceled    Outcome = "canceled"     // the relay gave up the call
 	Busy        Outcome = "busy"         // no call made: the concurrency limit stayed full
+	NotModified Outcome = "not_modified" // 304 to a conditional call: the cached copy is still the answer
+	Crashed     Outcome = "panic"        // the call or the processing of its answer panicked
 )
 
 // Error is a failed upstream call: its outcome, the upstream status when one

@@ -76,7 +76,7 @@ func TestFetchFollowsTheBaseWithoutItsSlash(t *testing.T) {
 			if c.from != "" {
 				path = c.from
 			}
-			resp, err := client.Fetch(context.Background(), mustTarget(t, path, c.query))
+			resp, err := client.Fetch(context.Background(), mustTarget(t, path, c.query), Validators{})
 			mu.Lock()
 			defer mu.Unlock()
 			if c.follow {
