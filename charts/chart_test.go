@@ -25,7 +25,7 @@ const (
 
 func TestDefaultObjects(t *testing.T) {
 	r := render(t, nil)
-	want := []string{"Deployment", "HorizontalPodAutoscaler", "Pod", "PodDisruptionBudget", "Service", "ServiceAccount"}
+	want := []string{"Deployment", "HorizontalPodAutoscaler", "Pod", "PodDisruptionBudget", "Secret", "Service", "ServiceAccount"}
 	got := slices.Sorted(slices.Values(r.kinds))
 	if !slices.Equal(got, want) {
 		t.Errorf("default objects: got kinds %v, want %v", got, want)
@@ -374,8 +374,9 @@ func TestEveryRelaySettingReachesTheContainer(t *testing.T) {
 	if findPort(c, "http").ContainerPort != 8123 {
 		t.Errorf("http container port = %d, want 8123", findPort(c, "http").ContainerPort)
 	}
-	if n := len(c.Env); n != len(relaySettings)+3 {
-		t.Errorf("container has %d env vars, want %d: %v", n, len(relaySettings)+3, got)
+	// + listen, admin-listen, EXTRA and the admin token from its Secret
+	if n := len(c.Env); n != len(relaySettings)+4 {
+		t.Errorf("container has %d env vars, want %d: %v", n, len(relaySettings)+4, got)
 	}
 	d := r.deployments[relayName]
 	if got := *d.Spec.Template.Spec.TerminationGracePeriodSeconds; got != 21 {

@@ -8,7 +8,7 @@ import (
 )
 
 // manifestsFile holds the plain manifests `make manifests` writes with
-// `helm template restaurants ./charts --namespace default --skip-tests`.
+// `helm template restaurants ./charts --namespace default --skip-tests --set admin.generateToken=false`.
 var manifestsFile = filepath.Join("..", "k8s", "restaurants.yaml")
 
 // TestManifestsInSync fails when k8s/restaurants.yaml no longer matches the chart.

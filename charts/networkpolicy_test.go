@@ -167,13 +167,16 @@ func TestNetworkPolicyBadPeers(t *testing.T) {
 }
 
 func TestValkeyNetworkPolicy(t *testing.T) {
-	for name, vals := range map[string]map[string]any{
-		"Valkey without the NetworkPolicy": {"valkey": map[string]any{"enabled": true}},
-		"the NetworkPolicy without Valkey": {"networkPolicy": map[string]any{"enabled": true}},
-	} {
-		if np := render(t, vals).networkPolicies[valkeyName]; np != nil {
-			t.Errorf("%s: a Valkey NetworkPolicy rendered", name)
-		}
+	if np := render(t, map[string]any{"networkPolicy": map[string]any{"enabled": true}}).networkPolicies[valkeyName]; np != nil {
+		t.Error("the NetworkPolicy without Valkey: a Valkey NetworkPolicy rendered")
+	}
+	// The engine's policy comes with the engine, whatever networkPolicy.enabled says.
+	alone := render(t, map[string]any{"valkey": map[string]any{"enabled": true}})
+	if alone.networkPolicies[valkeyName] == nil {
+		t.Error("Valkey without networkPolicy.enabled: no Valkey NetworkPolicy")
+	}
+	if alone.networkPolicies[testRelease] != nil {
+		t.Error("Valkey without networkPolicy.enabled: the relays' NetworkPolicy rendered")
 	}
 
 	r := render(t, map[string]any{

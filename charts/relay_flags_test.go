@@ -11,9 +11,12 @@ import (
 )
 
 // chartOwnedFlags are relay flags the chart sets from other values
-// (ports.http, ports.admin, sharedCache.*) or that make no sense in a
+// (ports.http, ports.admin, sharedCache.*, admin.*, Secrets) or that make no sense in a
 // Deployment.
-var chartOwnedFlags = []string{"listen", "admin-listen", "version", "shared-cache", "shared-cache-password", "shared-cache-timeout"}
+var chartOwnedFlags = []string{"listen", "admin-listen", "version", "shared-cache", "shared-cache-password", "shared-cache-timeout",
+	// from Secrets: admin.*, sharedCache.signingKey.*, sharedCache.tls.*
+	"admin-token", "admin-token-file", "shared-cache-ca",
+	"shared-cache-signing-key", "shared-cache-signing-key-file", "shared-cache-signing-key-previous", "shared-cache-signing-key-previous-file"}
 
 var usageFlag = regexp.MustCompile(`(?m)^\s+-([a-z0-9-]+)`)
 

@@ -62,6 +62,7 @@ type rendered struct {
 	ingresses       map[string]*networkingv1.Ingress
 	networkPolicies map[string]*networkingv1.NetworkPolicy
 	testPods        map[string]*corev1.Pod
+	secrets         map[string]*corev1.Secret
 	// meta lists every object's metadata, hooks included.
 	meta []metav1.ObjectMeta
 	// kinds lists every object's kind, hooks included, in rendering order.
@@ -82,6 +83,7 @@ func newRendered(manifest string) *rendered {
 		ingresses:       map[string]*networkingv1.Ingress{},
 		networkPolicies: map[string]*networkingv1.NetworkPolicy{},
 		testPods:        map[string]*corev1.Pod{},
+		secrets:         map[string]*corev1.Secret{},
 	}
 }
 
@@ -189,6 +191,12 @@ func (r *rendered) add(doc string) error {
 			return err
 		}
 		r.services[o.Name], meta = &o, o.ObjectMeta
+	case "v1/Secret":
+		var o corev1.Secret
+		if err := decodeStrict(doc, &o); err != nil {
+			return err
+		}
+		r.secrets[o.Name], meta = &o, o.ObjectMeta
 	case "v1/ServiceAccount":
 		var o corev1.ServiceAccount
 		if err := decodeStrict(doc, &o); err != nil {
@@ -264,10 +272,11 @@ func renderError(t *testing.T, vals map[string]any) error {
 	return err
 }
 
-// manifestOnly renders the chart's plain objects (no hooks) as `helm template --skip-tests` prints them.
+// manifestOnly renders the chart's plain objects (no hooks) as `helm template --skip-tests --set admin.generateToken=false` prints them.
 func manifestOnly(t *testing.T, namespace string) []byte {
 	t.Helper()
-	rel, err := install(t, namespace, nil)
+	// Plain manifests hold no secret: no generated admin token.
+	rel, err := install(t, namespace, map[string]any{"admin": map[string]any{"generateToken": false}})
 	if err != nil {
 		t.Fatalf("rendering chart: %v", err)
 	}

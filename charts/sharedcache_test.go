@@ -49,7 +49,7 @@ func TestExternalSharedCache(t *testing.T) {
 
 func TestInChartValkey(t *testing.T) {
 	r := render(t, map[string]any{"valkey": map[string]any{"enabled": true}})
-	if got := env(relayContainer(t, r))["RESTAURANTS_SHARED_CACHE"]; got != "redis://"+valkeyName+":6379" {
+	if got := env(relayContainer(t, r))["RESTAURANTS_SHARED_CACHE"]; got != "redis://restaurants@"+valkeyName+":6379" {
 		t.Errorf("relays point at %q, want the in-chart Valkey", got)
 	}
 	d, ok := r.deployments[valkeyName]
@@ -87,8 +87,8 @@ func TestInChartValkey(t *testing.T) {
 	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
 		t.Error("Valkey mounts a service account token")
 	}
-	if len(spec.Volumes) != 1 || spec.Volumes[0].EmptyDir == nil {
-		t.Errorf("Valkey volumes %+v, want one emptyDir: no persistence", spec.Volumes)
+	if len(spec.Volumes) != 2 || spec.Volumes[0].EmptyDir == nil || spec.Volumes[1].Secret == nil {
+		t.Errorf("Valkey volumes %+v, want one emptyDir (no persistence) and the user list", spec.Volumes)
 	}
 	if _, ok := r.services[valkeyName]; !ok {
 		t.Error("no Valkey Service")

@@ -207,7 +207,7 @@ valkey.enabled, else none. Setting both is refused.
 {{- if .Values.sharedCache.url }}
 {{- .Values.sharedCache.url }}
 {{- else if .Values.valkey.enabled }}
-{{- printf "redis://%s:%d" (include "restaurants.valkey.fullname" .) (int .Values.valkey.port) }}
+{{- printf "redis://%s@%s:%d" .Values.valkey.user (include "restaurants.valkey.fullname" .) (int .Values.valkey.port) }}
 {{- end }}
 {{- end }}
 
@@ -251,4 +251,35 @@ may be in flight, and 32 MiB for everything else.
 {{- $inflight := 16.0 }}
 {{- if not (kindIs "invalid" $relay.upstreamMaxInflight) }}{{ $inflight = float64 $relay.upstreamMaxInflight }}{{ end }}
 {{- addf $cache (mulf $inflight (include "restaurants.maxBodyMiB" $relay.maxBody | float64)) 32.0 }}
+{{- end }}
+
+{{/*
+The Secret the chart generates for what no existingSecret provides (the
+admin token, the shared cache's signing key); it is created once and kept
+across upgrades.
+*/}}
+{{- define "restaurants.secretName" -}}
+{{- printf "%s-keys" (include "restaurants.fullname" .) }}
+{{- end }}
+
+{{/*
+A value of the chart's generated Secret (name, key): the one it holds in
+the cluster, else a new random one, base64 encoded.
+*/}}
+{{- define "restaurants.keptSecret" -}}
+{{- $s := lookup "v1" "Secret" (index . 0).Release.Namespace (index . 1) }}
+{{- $old := "" }}
+{{- if $s }}{{ $old = index ($s.data | default dict) (index . 2) | default "" }}{{ end }}
+{{- $old | default (randAlphaNum 48 | b64enc) }}
+{{- end }}
+
+{{/*
+The commands the relays' user may run on the in-chart Valkey: what go-redis
+sends on connecting (HELLO, AUTH, SELECT, CLIENT SETNAME), what the tier
+sends (HMGET, the scripts through EVALSHA/EVAL/SCRIPT LOAD, SUBSCRIBE, PING)
+and what its scripts call. Nothing else: FLUSHALL, FLUSHDB, CONFIG, DEBUG,
+KEYS, SCAN, MODULE, ACL, SHUTDOWN and the rest are denied.
+*/}}
+{{- define "restaurants.valkey.commands" -}}
++hello +auth +select +client|setname +ping +quit +reset +get +set +del +unlink +exists +hget +hmget +hset +hincrby +pexpire +pttl +time +evalsha +eval +script|load +script|exists +publish +subscribe +unsubscribe
 {{- end }}

@@ -19,6 +19,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/relay"
 	"github.com/scilifelab/restaurants/internal/sharedcache"
 	"github.com/scilifelab/restaurants/internal/upstream"
+	"github.com/scilifelab/restaurants/internal/warm"
 )
 
 // App is the relay with its admin listener, ready to serve.
@@ -84,11 +85,17 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 			a.shared = nil
 		}
 	}
+	var tier cache.Tier // a nil *sharedcache.Tier must stay a nil Tier
+	if a.shared != nil {
+		tier = a.shared
+	}
 	a.relay, err = relay.New(ctx, relay.Config{
 		Client: client,
 		Cache: cache.Config{
 			Policy: cache.Policy{
 				TTL:                  cfg.CacheTTL,
+				MaxTTL:               cfg.MaxTTL,
+				Fixed:                cfg.FixedTTL,
 				NegativeTTL:          cfg.NegativeTTL,
 				StaleWhileRevalidate: cfg.StaleWhileRevalidate,
 				StaleIfError:         cfg.StaleIfError,
@@ -97,7 +104,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 			MaxEntryBytes: int(cfg.MaxBody),
 			Guard:         g,
 			Backoff:       guard.Backoff{Min: cfg.UpstreamBackoff, Max: cfg.UpstreamBackoffMax},
-			Shared:        a.shared,
+			Shared:        tier,
 			Lease:         cfg.UpstreamTimeout + 2*time.Second,
 			Observer:      m,
 			Logger:        log,
@@ -127,7 +134,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		ErrorLog:       errLog,
 	}
 	a.admin = &http.Server{
-		Handler:           admin.NewHandler(admin.Config{Readiness: &a.readiness, Gatherer: m.Registry, Pprof: cfg.Pprof}),
+		Handler:           admin.NewHandler(admin.Config{Readiness: &a.readiness, Gatherer: m.Registry, Pprof: cfg.Pprof, Token: cfg.AdminToken}),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
@@ -160,6 +167,9 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	defer stopWatch()
 	go a.guard.Watch(watchCtx)
 	ln = a.guard.Listener(ln)
+	if a.cfg.Warm {
+		go warm.New(a.relay.Cache(), warm.Config{Logger: a.log}).Run(watchCtx)
+	}
 	errs := make(chan error, 2)
 	go func() { errs <- serve(a.main, ln, "relay") }()
 	go func() { errs <- serve(a.admin, adminLn, "admin") }()

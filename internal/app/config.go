@@ -32,6 +32,9 @@ type Config struct {
 	AdminListen          string
 	Upstream             string
 	CacheTTL             time.Duration
+	MaxTTL               time.Duration
+	FixedTTL             bool
+	Warm                 bool
 	NegativeTTL          time.Duration
 	StaleWhileRevalidate time.Duration
 	StaleIfError         time.Duration
@@ -57,6 +60,18 @@ type Config struct {
 	// ClientTimeouts bound the phases of client connections; a zero field
 	// takes its default (see clientTimeouts). No flag sets them.
 	ClientTimeouts connguard.Timeouts
+
+	// AdminToken opens pprof and the purge API beyond loopback peers.
+	AdminToken     string
+	AdminTokenFile string
+	// SharedCacheCA is a PEM file of the CAs a rediss:// engine must chain to.
+	SharedCacheCA string
+	// SigningKey signs what the relay writes to the shared tier;
+	// SigningKeyPrevious, when set, is still accepted on reading.
+	SigningKey             string
+	SigningKeyFile         string
+	SigningKeyPrevious     string
+	SigningKeyPreviousFile string
 }
 
 // ErrHelp is returned by ParseFlags when -help was asked for.
@@ -71,10 +86,13 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.StringVar(&c.Listen, "listen", ":8000", "address of the relay's listener")
 	fs.StringVar(&c.AdminListen, "admin-listen", ":9090", "address of the admin listener (health, readiness, metrics, pprof)")
 	fs.StringVar(&c.Upstream, "upstream", DefaultUpstream, "base URL of the lunch-menu API")
-	fs.DurationVar(&c.CacheTTL, "cache-ttl", 10*time.Second, "how long a 200 answer stays fresh")
-	fs.DurationVar(&c.NegativeTTL, "negative-ttl", 5*time.Second, "how long a 404 (or other client error) stays cached; 0 disables")
-	fs.DurationVar(&c.StaleWhileRevalidate, "stale-while-revalidate", 30*time.Second, "how long after expiry an answer is served at once while one refresh runs")
-	fs.DurationVar(&c.StaleIfError, "stale-if-error", 10*time.Minute, "how long after expiry an answer stands in for a failing upstream")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", 10*time.Second, "how long a 200 answer stays fresh when the upstream declares no lifetime (with --fixed-ttl, every 200 answer)")
+	fs.DurationVar(&c.MaxTTL, "max-ttl", 24*time.Hour, "the longest lifetime or stale window the upstream may ask for; longer ones are cut to it")
+	fs.BoolVar(&c.FixedTTL, "fixed-ttl", false, "ignore the upstream's Cache-Control and Expires: every 200 answer is fresh for --cache-ttl, every client error for --negative-ttl")
+	fs.BoolVar(&c.Warm, "warm", false, "keep the restaurant list and every restaurant it names fresh ahead of expiry, inside the upstream budget, so that no user waits for a first fetch")
+	fs.DurationVar(&c.NegativeTTL, "negative-ttl", 5*time.Second, "how long a 404 (or other client error) that declares no lifetime stays cached; 0 disables")
+	fs.DurationVar(&c.StaleWhileRevalidate, "stale-while-revalidate", 30*time.Second, "how long after expiry an answer is served at once while one refresh runs, when the upstream does not say; never less than --stale-if-error")
+	fs.DurationVar(&c.StaleIfError, "stale-if-error", 10*time.Minute, "how long after expiry an answer stands in for a failing upstream, when the upstream does not say")
 	fs.IntVar(&c.CacheMaxMB, "cache-max-mb", 64, "memory bound of the cache, in MiB")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Second, "bound on one upstream call")
 	fs.IntVar(&c.UpstreamMaxInflight, "upstream-max-inflight", 16, "upstream calls under way at once, at most")
@@ -84,6 +102,11 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.DurationVar(&c.UpstreamBackoffMax, "upstream-backoff-max", time.Minute, "the longest wait of a failing key")
 	fs.StringVar(&c.SharedCache, "shared-cache", "", "URL of a Valkey/Redis shared by every relay (redis://[user:password@]host:port[/db], rediss:// for TLS); empty keeps the cache to this process")
 	fs.StringVar(&c.SharedCachePassword, "shared-cache-password", "", "password of the shared cache, overriding the URL's (prefer the environment variable)")
+	fs.StringVar(&c.SharedCacheCA, "shared-cache-ca", "", "PEM file of the certificate authorities that a rediss:// shared cache's certificate must chain to; empty: the system's")
+	fs.StringVar(&c.SigningKey, "shared-cache-signing-key", "", "key (at least 32 bytes) that signs and verifies the shared cache's entries; required with --shared-cache (prefer the environment variable or the file)")
+	fs.StringVar(&c.SigningKeyFile, "shared-cache-signing-key-file", "", "file holding --shared-cache-signing-key; overrides it")
+	fs.StringVar(&c.SigningKeyPrevious, "shared-cache-signing-key-previous", "", "the signing key being rotated out: entries it signed are still read, none is written with it")
+	fs.StringVar(&c.SigningKeyPreviousFile, "shared-cache-signing-key-previous-file", "", "file holding --shared-cache-signing-key-previous; overrides it")
 	fs.DurationVar(&c.SharedCacheTimeout, "shared-cache-timeout", 50*time.Millisecond, "bound on every shared cache operation; past it the relay works alone")
 	fs.BoolVar(&c.ForwardQuery, "forward-query", false, "forward query strings (sorted, canonical) and make them part of the cache key; the API takes none")
 	fs.Var(&c.MaxBody, "max-body", "largest upstream body accepted (bytes, or with KiB/MiB)")
@@ -92,6 +115,8 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.BoolVar(&c.Pprof, "pprof", false, "serve /debug/pprof/ on the admin listener")
+	fs.StringVar(&c.AdminToken, "admin-token", "", "bearer token that opens pprof and the purge API to peers beyond loopback (prefer the environment variable or --admin-token-file)")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", "", "file holding the admin token (e.g. a mounted Secret); overrides --admin-token")
 	fs.StringVar(&c.CORSOrigins, "cors-origins", "*", "browser origins that may read the answers: * for all, a comma-separated list (scheme://host[:port]), or empty for no CORS headers")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
 	if err := envflag.Parse(fs, EnvPrefix, args, lookup, "version"); err != nil {
@@ -102,6 +127,9 @@ func ParseFlags(args []string, lookup func(string) (string, bool), out io.Writer
 	}
 	if c.Version {
 		return c, nil
+	}
+	if err := c.readSecretFiles(); err != nil {
+		return Config{}, err
 	}
 	return c, c.Validate()
 }
@@ -117,6 +145,7 @@ func (c Config) Validate() error {
 		{validAddr(c.AdminListen), "admin-listen", "a host:port address"},
 		{c.Listen != c.AdminListen, "admin-listen", "an address other than --listen"},
 		{c.CacheTTL > 0, "cache-ttl", "positive"},
+		{c.MaxTTL == 0 || c.MaxTTL >= max(c.CacheTTL, c.NegativeTTL), "max-ttl", "0 (no cap) or at least --cache-ttl and --negative-ttl"},
 		{c.NegativeTTL >= 0, "negative-ttl", "zero or positive"},
 		{c.StaleWhileRevalidate >= 0, "stale-while-revalidate", "zero or positive"},
 		{c.StaleIfError >= 0, "stale-if-error", "zero or positive"},

@@ -2,11 +2,14 @@
 // package) for tests: on a free loopback port, in the test's temporary
 // directory, with no persistence, stopped when the test ends. It can be
 // killed and started again on the same port, for tests of what the relay
-// does when its shared tier goes away and comes back.
+// does when its shared tier goes away and comes back. StartWith adds server
+// arguments (a user list, say) or serves TLS only, with certificates that
+// Certificates makes.
 package redistest
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os/exec"
@@ -26,21 +29,41 @@ type Server struct {
 	bin  string
 	dir  string
 	port string
+	opts Options
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
 }
 
+// Options change how StartWith runs the server.
+type Options struct {
+	// Args are more server arguments, e.g. "--aclfile", path.
+	Args []string
+	// TLS, when set, makes the server speak TLS only (--port 0 and
+	// --tls-port), with this certificate; clients need no certificate.
+	TLS *TLSFiles
+}
+
+// TLSFiles are the PEM files of a server certificate and its key.
+type TLSFiles struct{ Cert, Key string }
+
 // Start starts redis-server for the test, or skips (fails under CI) when it
 // is not installed.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith starts redis-server for the test with opts. A server whose
+// default user is off counts as started once it answers NOAUTH.
+func StartWith(t testing.TB, opts Options) *Server {
 	t.Helper()
 	bin := tooltest.Require(t, tooltest.RedisServer)
 	_, port, err := net.SplitHostPort(proctest.ClosedAddr(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: port, opts: opts}
 	s.Restart()
 	t.Cleanup(s.Kill)
 	return s
@@ -49,8 +72,13 @@ func Start(t testing.TB) *Server {
 // Addr is the server's host:port.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", s.port) }
 
-// URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr() }
+// URL is the server's redis:// URL, rediss:// with TLS.
+func (s *Server) URL() string {
+	if s.opts.TLS != nil {
+		return "rediss://" + s.Addr()
+	}
+	return "redis://" + s.Addr()
+}
 
 // Kill stops the server at once (SIGKILL), as a crashed or deleted pod does.
 func (s *Server) Kill() {
@@ -71,10 +99,14 @@ func (s *Server) Restart() {
 	s.Kill()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.bin,
-		"--bind", "127.0.0.1", "--port", s.port, "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--protected-mode", "yes",
+	args := []string{"--bind", "127.0.0.1", "--port", s.port}
+	if t := s.opts.TLS; t != nil {
+		args = []string{"--bind", "127.0.0.1", "--port", "0", "--tls-port", s.port,
+			"--tls-cert-file", t.Cert, "--tls-key-file", t.Key, "--tls-auth-clients", "no"}
+	}
+	args = append(args, "--dir", s.dir, "--save", "", "--appendonly", "no", "--protected-mode", "yes",
 		"--logfile", filepath.Join(s.dir, "redis.log"), "--daemonize", "no")
+	cmd := exec.Command(s.bin, append(args, s.opts.Args...)...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("starting %s: %v", s.bin, err)
 	}
@@ -91,9 +123,17 @@ func (s *Server) Restart() {
 }
 
 // Do sends one command in the inline protocol and returns the first line of
-// the reply, for tests that look inside the engine.
+// the reply, for tests that look inside the engine. Over TLS it does not
+// check the server's certificate: it is the test's own server.
 func (s *Server) Do(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+	var c net.Conn
+	var err error
+	if s.opts.TLS != nil {
+		d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: time.Second}, Config: &tls.Config{InsecureSkipVerify: true}} //nolint:gosec // the test's own server
+		c, err = d.Dial("tcp", s.Addr())
+	} else {
+		c, err = net.DialTimeout("tcp", s.Addr(), time.Second)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -116,7 +156,7 @@ func (s *Server) ping() error {
 	if err != nil {
 		return err
 	}
-	if reply != "+PONG" {
+	if reply != "+PONG" && !strings.HasPrefix(reply, "-NOAUTH") {
 		return fmt.Errorf("PING answered %q", reply)
 	}
 	return nil

@@ -16,3 +16,14 @@ func TestStartKillRestart(t *testing.T) {
 		t.Fatalf("after a restart EXISTS k = %q, %v; want an empty server", r, err)
 	}
 }
+
+func TestTLSOnly(t *testing.T) {
+	c := Certificates(t, "localhost", "127.0.0.1")
+	s := StartWith(t, Options{TLS: &c.Server})
+	if r, err := s.Do("PING"); err != nil || r != "+PONG" {
+		t.Fatalf("PING over TLS: %q, %v", r, err)
+	}
+	if s.URL() != "rediss://"+s.Addr() {
+		t.Fatalf("URL %q, want rediss://", s.URL())
+	}
+}
