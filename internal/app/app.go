@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		a.shared, err = sharedcache.Open(ctx, sharedcache.Config{
 			URL:       cfg.SharedCache,
 			Password:  cfg.SharedCachePassword,
+			CAFile:    cfg.SharedCacheCA,
 			Namespace: sharedcache.Namespace(base.String()),
 			Timeout:   cfg.SharedCacheTimeout,
 			Observer:  m,

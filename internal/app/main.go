@@ -7,6 +7,10 @@ import (
 	"io"
 	"net"
 	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/scilifelab/restaurants/internal/sharedcache"
 )
 
 // Main is the relay's command line: it reads the settings from args (without
@@ -31,6 +35,9 @@ func Main(ctx context.Context, version string, args []string, stdout, stderr io.
 		return 0
 	}
 	log := cfg.Logger(stderr)
+	// go-redis's own messages (a failed dial several times a second while
+	// the engine is gone) at debug level: the tier logs each change once.
+	redis.SetLogger(sharedcache.NewLibraryLogger(log))
 	mem := TuneMemory(cfg, lookup, os.DirFS("/sys/fs/cgroup"))
 	log.Debug("garbage collector", "gc_percent", mem.GCPercent, "memory_limit_bytes", mem.Limit, "container_limit_bytes", mem.Container)
 	if !mem.Fits {

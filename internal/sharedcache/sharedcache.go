@@ -44,6 +44,9 @@ type Config struct {
 	URL string
 	// Password, when set, overrides the URL's password.
 	Password string
+	// CAFile, for a rediss:// URL, is a PEM file of the CAs the engine's
+	// certificate must chain to; empty: the system's.
+	CAFile string
 	// Namespace separates the keys of relays of different upstreams in one
 	// engine; relays with the same Namespace share their answers.
 	Namespace string
@@ -212,6 +215,9 @@ func Open(ctx context.Context, cfg Config, budget Budget) (*Tier, error) {
 	}
 	if cfg.Password != "" {
 		opts.Password = cfg.Password
+	}
+	if err := configureTLS(opts, cfg.CAFile); err != nil {
+		return nil, err
 	}
 	if cfg.Timeout <= 0 {
 		return nil, errors.New("shared cache: the timeout must be positive")
