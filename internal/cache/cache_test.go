@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"runtime"
 	"slices"
@@ -573,6 +574,13 @@ func (o *countingObserver) Purged(scope string) {
 		o.purges = map[string]int{}
 	}
 	o.purges[scope]++
+}
+
+// counts returns the purges by scope and the panics counted.
+func (o *countingObserver) counts() (purges map[string]int, panics int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.purges), o.panics
 }
 
 func (o *countingObserver) Panicked() {
