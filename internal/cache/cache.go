@@ -135,9 +135,6 @@ type Result struct {
 // *upstream.Error).
 type Fetcher func(ctx context.Context, t upstream.Target, v upstream.Validators) (upstream.Response, error)
 
-// ErrBadPath is wrapped by the error of a purge whose path is no target.
-var ErrBadPath = errors.New("invalid path")
-
 // Cache is a bigcache store with freshness, coalescing of fetches and
 // protection of the upstream.
 type Cache struct {
@@ -338,7 +335,7 @@ func (c *Cache) Warm(t upstream.Target, ahead time.Duration) bool {
 func (c *Cache) Purge(ctx context.Context, path string) error {
 	t, err := upstream.ParseTarget(path, "")
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrBadPath, err)
+		return fmt.Errorf("purge: %w", err)
 	}
 	key := t.Key()
 	c.dropPurged(key)

@@ -245,8 +245,8 @@ func TestPurgeDropsTheKeyAndItsBackoff(t *testing.T) {
 		t.Fatalf("PurgeAll: %v", err)
 	}
 	wantResult(t, mustGet(t, c, "restaurant/b"), Miss, 200, `{"a":2}`)
-	if err := c.Purge(context.Background(), "/../etc"); !errors.Is(err, ErrBadPath) {
-		t.Errorf("Purge of a traversal = %v, want ErrBadPath", err)
+	if err := c.Purge(context.Background(), "/../etc"); !errors.Is(err, upstream.ErrUnsafePath) {
+		t.Errorf("Purge of a traversal = %v, want upstream.ErrUnsafePath", err)
 	}
 	if purges, _ := obs.counts(); purges["key"] != 1 || purges["all"] != 1 {
 		t.Errorf("purges counted %v, want one of each scope", purges)
