@@ -24,10 +24,13 @@ var (
 	plainRulesFile = filepath.Join("..", "k8s", "prometheus-rules.yaml")
 )
 
-// runbookBase is where every alert's runbook_url points: the README on the
-// project's home (Chart.yaml's home), anchored by the alert's name in lower
-// case.
-const runbookBase = "https://github.com/scilifelab/restaurants#"
+// runbookPage is the chart's README on the project's home (Chart.yaml's
+// home), where every alert's runbook_url points (runbookBase), anchored by
+// the alert's name in lower case.
+const (
+	runbookPage = "/blob/main/charts/README.md"
+	runbookBase = "https://github.com/scilifelab/restaurants" + runbookPage + "#"
+)
 
 // ruleGroups is a Prometheus rules file, and the spec of a PrometheusRule.
 // Decoding it strictly catches misspelt fields.
@@ -196,13 +199,13 @@ func TestPrometheusRuleJobMustBeAPlainLabelValue(t *testing.T) {
 }
 
 // TestEveryAlertTellsTheOperatorWhatToDo checks the annotations of every
-// alert, and that its runbook_url points at an entry of the README.
+// alert, and that its runbook_url points at an entry of the chart's README.
 func TestEveryAlertTellsTheOperatorWhatToDo(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if home := loadChart(t).Metadata.Home; runbookBase != home+"#" {
+	if home := loadChart(t).Metadata.Home; runbookBase != home+runbookPage+"#" {
 		t.Fatalf("runbooks point at %s, but the chart's home is %s", runbookBase, home)
 	}
 	seen := map[string]bool{}
@@ -233,11 +236,11 @@ func TestEveryAlertTellsTheOperatorWhatToDo(t *testing.T) {
 			t.Errorf("%s: runbook_url %q, want %q", a.Alert, got, runbookBase+anchor)
 		}
 		if !bytes.Contains(readme, []byte(`<a id="`+anchor+`"></a>`)) {
-			t.Errorf("%s: README.md has no runbook entry <a id=%q></a>", a.Alert, anchor)
+			t.Errorf("%s: charts/README.md has no runbook entry <a id=%q></a>", a.Alert, anchor)
 		}
 	}
 	if !bytes.Contains(readme, []byte(`<a id="alerts"></a>`)) {
-		t.Error(`README.md has no "Alerts" section anchored <a id="alerts"></a>`)
+		t.Error(`charts/README.md has no "Alerts" section anchored <a id="alerts"></a>`)
 	}
 }
 

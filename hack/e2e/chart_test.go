@@ -46,7 +46,7 @@ type chartConfig struct {
 	report        string        // RESTAURANTS_E2E_REPORT: the HTML report (see chartReportPath)
 }
 
-// The release, as the README installs it, and the objects it creates.
+// The release, as charts/README.md installs it, and the objects it creates.
 const (
 	chartRelease   = "restaurants"
 	chartRelay     = "restaurants"          // Deployment, Service and HPA of the relay

@@ -19,17 +19,18 @@ import (
 	"github.com/scilifelab/restaurants/internal/testkit/tooltest"
 )
 
-// readmeNginx is the nginx server block the README shows for a front end at
-// / and the relay at /api/ on one origin: the one ```nginx block there.
+// readmeNginx is the nginx server block the relay's README
+// (cmd/restaurants/README.md) shows for a front end at / and the relay at
+// /api/ on one origin: the one ```nginx block there.
 func readmeNginx(t *testing.T) string {
 	t.Helper()
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "..", "cmd", "restaurants", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	blocks := regexp.MustCompile("(?s)```nginx\n(.*?)```").FindAllSubmatch(readme, -1)
 	if len(blocks) != 1 {
-		t.Fatalf("README.md has %d ```nginx blocks, want the one same-origin example", len(blocks))
+		t.Fatalf("cmd/restaurants/README.md has %d ```nginx blocks, want the one same-origin example", len(blocks))
 	}
 	return string(blocks[0][1])
 }

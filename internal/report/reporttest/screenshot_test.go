@@ -7,7 +7,7 @@ import (
 	"github.com/scilifelab/restaurants/internal/testkit/browsertest"
 )
 
-// The picture in the README: `make bench-screenshot` runs this test with
+// The picture in hack/README.md: `make bench-screenshot` runs this test with
 // the page of a real `make bench`, one of its sections and the PNG to write.
 var (
 	shotPage = flag.String("page", "", "report page to capture (`make bench-screenshot`)")
