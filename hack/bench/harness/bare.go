@@ -30,6 +30,7 @@ func BareRelayHeadersHandler(body []byte) http.Handler {
 		"Age":                         {"0"},
 		"Cache-Control":               {"public, max-age=10"},
 		"X-Cache":                     {"HIT"},
+		"Cache-Status":                {"restaurants; hit; ttl=10"},
 		"Access-Control-Allow-Origin": {"*"},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
