@@ -168,8 +168,9 @@ fmt-check: ## fail when a Go file is not gofmt'ed
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: fuzz
-fuzz: ## fuzz the path safety of upstream URLs for FUZZTIME (default 1m)
+fuzz: ## fuzz the path safety of upstream URLs and the reading of signed shared-cache entries, each for FUZZTIME (default 1m)
 	$(GO) test -run '^$$' -fuzz FuzzParseTarget -fuzztime $(FUZZTIME) ./internal/upstream/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeEntry -fuzztime $(FUZZTIME) ./internal/sharedcache/
 
 .PHONY: bench-go
 bench-go: ## go test benchmarks of the hit path, with allocations

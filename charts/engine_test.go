@@ -212,3 +212,6 @@ return m[1]`)
 		t.Error("the relays' user has every command")
 	}
 }
+
+// testSigningKey signs the shared tier's entries of the relays the tests run.
+const testSigningKey = "test-signing-key-of-at-least-32-bytes"

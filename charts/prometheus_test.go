@@ -191,7 +191,7 @@ func TestAlertsAndDashboardOnPrometheus(t *testing.T) {
 	_, upstream := relaytest.StandIn(t, menuapi.Options{Seed: 1})
 	shared := redistest.Start(t)
 	a, b := newRelay(t, "a", upstream.URL+"/api/"), newRelay(t, "b", upstream.URL+"/api/")
-	c := newRelay(t, "c", upstream.URL+"/api/", "--shared-cache", shared.URL())
+	c := newRelay(t, "c", upstream.URL+"/api/", "--shared-cache", shared.URL(), "--shared-cache-signing-key", testSigningKey)
 	relays := []*relayProcess{a, b, c}
 	for _, r := range relays {
 		r.start(t)

@@ -70,10 +70,15 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		return nil, err
 	}
 	if cfg.SharedCache != "" {
+		signer, err := sharedcache.NewSigner([]byte(cfg.SigningKey), []byte(cfg.SigningKeyPrevious))
+		if err != nil {
+			return nil, fmt.Errorf("--shared-cache-signing-key: %w", err)
+		}
 		a.shared, err = sharedcache.Open(ctx, sharedcache.Config{
 			URL:       cfg.SharedCache,
 			Password:  cfg.SharedCachePassword,
 			CAFile:    cfg.SharedCacheCA,
+			Signer:    signer,
 			Namespace: sharedcache.Namespace(base.String()),
 			Timeout:   cfg.SharedCacheTimeout,
 			Observer:  m,

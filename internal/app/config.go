@@ -169,6 +169,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("invalid --%s (%s): must be %s", ch.flag, envflag.Name(EnvPrefix, ch.flag), ch.want)
 		}
 	}
+	if err := c.validateSigningKeys(); err != nil {
+		return err
+	}
 	if _, err := upstream.ParseBase(c.Upstream); err != nil {
 		return fmt.Errorf("invalid --upstream (%s): %w", envflag.Name(EnvPrefix, "upstream"), err)
 	}

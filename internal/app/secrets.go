@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/scilifelab/restaurants/internal/envflag"
+	"github.com/scilifelab/restaurants/internal/sharedcache"
 )
 
 // readSecretFiles fills the secret settings that were given as files (a
@@ -45,4 +46,26 @@ func readSecretFile(path string) (string, error) {
 		return "", fmt.Errorf("%s is empty", path)
 	}
 	return v, nil
+}
+
+// validateSigningKeys requires a signing key with a shared tier (the chart
+// always gives one), and keys long enough to sign with.
+func (c Config) validateSigningKeys() error {
+	keys := []struct {
+		flag  string
+		value string
+	}{
+		{"shared-cache-signing-key", c.SigningKey},
+		{"shared-cache-signing-key-previous", c.SigningKeyPrevious},
+	}
+	if c.SharedCache != "" && c.SigningKey == "" {
+		return fmt.Errorf("--shared-cache needs --shared-cache-signing-key (%s), or its file: a key only the relays hold, of at least %d bytes",
+			envflag.Name(EnvPrefix, "shared-cache-signing-key"), sharedcache.MinSigningKey)
+	}
+	for _, k := range keys {
+		if k.value != "" && len(k.value) < sharedcache.MinSigningKey {
+			return fmt.Errorf("invalid --%s (%s): must be at least %d bytes", k.flag, envflag.Name(EnvPrefix, k.flag), sharedcache.MinSigningKey)
+		}
+	}
+	return nil
 }

@@ -32,3 +32,27 @@ func TestAdminTokenFromFlagEnvOrFile(t *testing.T) {
 		}
 	}
 }
+
+// testSigningKey signs the shared tier's entries in the tests.
+const testSigningKey = "test-signing-key-of-at-least-32-bytes"
+
+func TestSharedCacheNeedsASigningKey(t *testing.T) {
+	_, err := ParseFlags([]string{"--shared-cache", "redis://127.0.0.1:6379"}, env(nil), io.Discard)
+	if err == nil || strings.Count(err.Error(), "\n") != 0 ||
+		!strings.Contains(err.Error(), "--shared-cache-signing-key (RESTAURANTS_SHARED_CACHE_SIGNING_KEY)") {
+		t.Fatalf("--shared-cache without a key: %v, want one line naming the flag and its variable", err)
+	}
+	_, err = ParseFlags([]string{"--shared-cache", "redis://127.0.0.1:6379"}, env(map[string]string{"RESTAURANTS_SHARED_CACHE_SIGNING_KEY": "short"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "at least 32 bytes") {
+		t.Fatalf("a short key: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(file, []byte(testSigningKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseFlags([]string{"--shared-cache", "redis://127.0.0.1:6379"}, env(map[string]string{
+		"RESTAURANTS_SHARED_CACHE_SIGNING_KEY_FILE": file, "RESTAURANTS_SHARED_CACHE_SIGNING_KEY_PREVIOUS": testSigningKey + "-old"}), io.Discard)
+	if err != nil || c.SigningKey != testSigningKey || c.SigningKeyPrevious != testSigningKey+"-old" {
+		t.Fatalf("keys from a file and the environment: %q %q, %v", c.SigningKey, c.SigningKeyPrevious, err)
+	}
+}

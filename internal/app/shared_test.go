@@ -97,7 +97,7 @@ type peer struct {
 // second call.
 func startRelay(t *testing.T, up *origin, rURL string, flags ...string) *peer {
 	t.Helper()
-	args := append([]string{"--upstream", up.srv.URL + "/api/", "--shared-cache", rURL, "--drain-delay", "0s",
+	args := append([]string{"--upstream", up.srv.URL + "/api/", "--shared-cache", rURL, "--shared-cache-signing-key", testSigningKey, "--drain-delay", "0s",
 		"--upstream-timeout", "2s", "--shared-cache-timeout", "1s", "--log-level", "debug"}, flags...)
 	cfg, err := ParseFlags(args, func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
@@ -471,7 +471,7 @@ func TestSharedTierLeaseHolderKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := proctest.ClosedAddr(t)
-	cmd := exec.Command(exe, "--upstream", up.srv.URL+"/api/", "--shared-cache", rs.URL(), "--listen", addr,
+	cmd := exec.Command(exe, "--upstream", up.srv.URL+"/api/", "--shared-cache", rs.URL(), "--shared-cache-signing-key", testSigningKey, "--listen", addr,
 		"--admin-listen", "127.0.0.1:0", "--upstream-timeout", "3s", "--drain-delay", "0s", "--shared-cache-timeout", "1s")
 	cmd.Env = append(os.Environ(), relayMainMarker+"=1", "GOGC=100", "GOMEMLIMIT=off")
 	stderr, _ := cmd.StderrPipe()

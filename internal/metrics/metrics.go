@@ -85,6 +85,7 @@ type Metrics struct {
 	sharedUp      prometheus.Gauge
 	sharedLookups map[string]prometheus.Counter
 	sharedErrors  map[string]prometheus.Counter
+	sharedRejects map[string]prometheus.Counter
 	leaseWaits    prometheus.Counter
 	leasesLost    prometheus.Counter
 }
@@ -185,8 +186,13 @@ func (m *Metrics) registerShared(reg *prometheus.Registry) {
 		Help: "Fetches whose lease ran out before their answer was stored.",
 	})
 	m.sharedLookups = byLabel(lookups, sharedResults())
+	rejects := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "restaurants_shared_cache_rejected_total",
+		Help: "Entries read from the shared cache tier and not served, each a miss, by reason: bad_mac (not signed with the relays' key), malformed, future.",
+	}, []string{"reason"})
 	m.sharedErrors = byLabel(errs, sharedOps())
-	reg.MustRegister(m.sharedUp, lookups, errs, m.leaseWaits, m.leasesLost)
+	m.sharedRejects = byLabel(rejects, []string{"bad_mac", "malformed", "future"})
+	reg.MustRegister(m.sharedUp, lookups, errs, m.leaseWaits, m.leasesLost, rejects)
 }
 
 // Request counts one answered request by its status code and how the cache
@@ -247,6 +253,13 @@ func (m *Metrics) SharedLookup(result string) {
 // SharedError counts a failed operation on the shared tier.
 func (m *Metrics) SharedError(op string) {
 	if c, ok := m.sharedErrors[op]; ok {
+		c.Inc()
+	}
+}
+
+// SharedRejected counts an entry of the shared tier that was not served.
+func (m *Metrics) SharedRejected(reason string) {
+	if c, ok := m.sharedRejects[reason]; ok {
 		c.Inc()
 	}
 }

@@ -47,6 +47,9 @@ type Config struct {
 	// CAFile, for a rediss:// URL, is a PEM file of the CAs the engine's
 	// certificate must chain to; empty: the system's.
 	CAFile string
+	// Signer signs the entries this relay stores and verifies those it
+	// reads: anything else in the engine is a miss. Required.
+	Signer *Signer
 	// Namespace separates the keys of relays of different upstreams in one
 	// engine; relays with the same Namespace share their answers.
 	Namespace string
@@ -186,6 +189,8 @@ type Tier struct {
 	prefix  string
 	budget  Budget
 	reserve float64
+	signer  *Signer
+	rejects rejectLog
 
 	up       atomic.Bool
 	failures atomic.Int32 // failed operations in a row
@@ -219,6 +224,9 @@ func Open(ctx context.Context, cfg Config, budget Budget) (*Tier, error) {
 	if err := configureTLS(opts, cfg.CAFile); err != nil {
 		return nil, err
 	}
+	if cfg.Signer == nil {
+		return nil, errors.New("shared cache: no signing key")
+	}
 	if cfg.Timeout <= 0 {
 		return nil, errors.New("shared cache: the timeout must be positive")
 	}
@@ -244,6 +252,7 @@ func Open(ctx context.Context, cfg Config, budget Budget) (*Tier, error) {
 		prefix:  "restaurants:" + cfg.Namespace + ":",
 		budget:  budget,
 		reserve: guard.Reserve(budget.Burst),
+		signer:  cfg.Signer,
 		waiters: make(map[string]*waiter),
 	}
 	if t.obs == nil {
@@ -385,15 +394,20 @@ func (t *Tier) Get(ctx context.Context, key string) (Stored, bool, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	vals, err := t.client.HMGet(ctx, t.key("e:", key), entryFields...).Result()
+	vals, err := t.client.HMGet(ctx, t.key("e:", key), append(entryFields[:len(entryFields):len(entryFields)], macField)...).Result()
 	if err != nil {
 		t.fail("get", err)
 		t.obs.SharedLookup("error")
 		return Stored{}, false, fmt.Errorf("shared cache get: %w", err)
 	}
 	t.ok()
-	s, ok := decodeEntry(vals)
-	if !ok {
+	s, present, err := readSigned(t.signer, key, vals, time.Now())
+	if err != nil {
+		t.reject(ctx, key, vals, err)
+	} else if present {
+		t.rejects.note(t.log, key, "")
+	}
+	if err != nil || !present {
 		t.obs.SharedLookup("miss")
 		return Stored{}, false, nil
 	}
@@ -552,14 +566,14 @@ func (t *Tier) Claim(ctx context.Context, key string, r ClaimRequest) (Claim, er
 // storeScript stores an answer unless a newer one is there, forgets the
 // key's failures, releases the caller's lease if it still holds it, and
 // wakes the waiters. KEYS: entry, lease, failure. ARGV: status, at (ms),
-// body, life (ms), token, channel, key, fresh until (ms), header lines.
+// body, life (ms), token, channel, key, fresh until (ms), header lines, MAC.
 // Returns 1 when the lease was still the caller's. A copy renewed by a 304
 // has a newer at, and replaces the older one as any newer answer does.
 var storeScript = redis.NewScript(`
 local cur = tonumber(redis.call('HGET', KEYS[1], 'at') or '0') or 0
 if tonumber(ARGV[4]) > 0 and cur < tonumber(ARGV[2]) then
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 's', ARGV[1], 'at', ARGV[2], 'fu', ARGV[8], 'h', ARGV[9], 'b', ARGV[3])
+  redis.call('HSET', KEYS[1], 's', ARGV[1], 'at', ARGV[2], 'fu', ARGV[8], 'h', ARGV[9], 'b', ARGV[3], 'm', ARGV[10])
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
 end
 redis.call('DEL', KEYS[3])
@@ -580,7 +594,7 @@ func (t *Tier) Store(ctx context.Context, key string, c Claim, s Stored, life ti
 	mine, err := storeScript.Run(ctx, t.client,
 		[]string{t.key("e:", key), t.key("l:", key), t.key("f:", key)},
 		s.Status, s.At.UnixMilli(), s.Body, life.Milliseconds(), c.token, t.channel(), key,
-		s.FreshUntil.UnixMilli(), encodeHeader(s.Header),
+		s.FreshUntil.UnixMilli(), encodeHeader(s.Header), t.signer.Sign(key, entryWire(s)),
 	).Int()
 	if err != nil {
 		t.fail("set", err)

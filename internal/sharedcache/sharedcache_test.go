@@ -60,7 +60,8 @@ func openOn(t *testing.T, s *redistest.Server, b Budget, obs TierObserver) *Tier
 }
 
 func testConfig(s *redistest.Server, obs TierObserver) Config {
-	return Config{URL: s.URL(), Namespace: "test", Timeout: time.Second, Observer: obs}
+	signer, _ := NewSigner(keyNow, nil)
+	return Config{URL: s.URL(), Namespace: "test", Timeout: time.Second, Observer: obs, Signer: signer}
 }
 
 func mustClaim(t *testing.T, tier *Tier, key string, r ClaimRequest) Claim {

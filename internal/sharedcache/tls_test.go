@@ -17,7 +17,7 @@ import (
 
 func openTier(t *testing.T, url, ca string) (*Tier, error) {
 	t.Helper()
-	tier, err := Open(t.Context(), Config{URL: url, CAFile: ca, Namespace: "tlstest", Timeout: 200 * time.Millisecond},
+	tier, err := Open(t.Context(), Config{URL: url, CAFile: ca, Namespace: "tlstest", Timeout: 200 * time.Millisecond, Signer: testSigner(t)},
 		Budget{Rate: 5, Burst: 20})
 	if err == nil {
 		t.Cleanup(func() { _ = tier.Close() })
@@ -120,7 +120,7 @@ func TestLibraryLoggerQuietsFailedDials(t *testing.T) {
 	redis.SetLogger(NewLibraryLogger(both))
 	t.Cleanup(func() { redis.SetLogger(NewLibraryLogger(slog.New(slog.DiscardHandler))) })
 
-	tier, err := Open(t.Context(), Config{URL: "redis://" + proctest.ClosedAddr(t), Namespace: "logtest", Timeout: 100 * time.Millisecond, Logger: both},
+	tier, err := Open(t.Context(), Config{URL: "redis://" + proctest.ClosedAddr(t), Namespace: "logtest", Timeout: 100 * time.Millisecond, Logger: both, Signer: testSigner(t)},
 		Budget{Rate: 5, Burst: 20})
 	if err != nil {
 		t.Fatal(err)
