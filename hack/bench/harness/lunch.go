@@ -14,9 +14,9 @@ import (
 	"time"
 )
 
-// The lunch scenario: the traffic the relay really gets. A few users a
-// minute, arriving at random (Poisson), ask for the list and the
-// restaurants, a few keys far more often than the rest (Zipf); the API
+// The lunch scenario: the traffic the relay really gets. Sparse users
+// (about one a second by default), arriving at random (Poisson), ask for
+// the list and the restaurants, a few keys far more often than the rest (Zipf); the API
 // takes a second to compute an answer, then keeps it in its own cache and
 // says so (max-age = the time left there, a weak ETag, 304 on a matching
 // If-None-Match). One seeded schedule is sent to every system at the same
