@@ -321,6 +321,9 @@ var relaySettings = []struct {
 }{
 	{"upstream", "upstream", "http://menus.example.test/api/", "http://menus.example.test/api/"},
 	{"cacheTTL", "cache-ttl", "42s", "42s"},
+	{"maxTTL", "max-ttl", "12h", "12h"},
+	{"fixedTTL", "fixed-ttl", true, "true"},
+	{"warm", "warm", true, "true"},
 	{"negativeTTL", "negative-ttl", "3s", "3s"},
 	{"staleWhileRevalidate", "stale-while-revalidate", "45s", "45s"},
 	{"staleIfError", "stale-if-error", "1h30m", "1h30m"},

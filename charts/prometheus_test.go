@@ -476,7 +476,7 @@ func newRelay(t *testing.T, name, upstream string, extra ...string) *relayProces
 		// Keys expire every second, so that the upstream is asked all the
 		// time; an expired copy is served while it is refreshed, and once a
 		// refresh has failed it stands in as a stale copy on error.
-		"--cache-ttl", "1s", "--negative-ttl", "1s",
+		"--cache-ttl", "1s", "--negative-ttl", "1s", "--fixed-ttl",
 		// A failing key waits at most 1 s (the default's minute scaled like
 		// the rules), so that it is still tried within every scaled window.
 		"--upstream-backoff", "50ms", "--upstream-backoff-max", "1s",

@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/yaml"
 )
 
 // chartConfig is the e2e's configuration: every value has a default and an
@@ -101,7 +102,7 @@ func chartConfigFromEnv(t *testing.T) chartConfig {
 	}
 	return chartConfig{
 		namespace:   str("RESTAURANTS_E2E_NAMESPACE", "restaurants-e2e"),
-		image:       str("RESTAURANTS_E2E_IMAGE", "restaurants:dev"),
+		image:       str("RESTAURANTS_E2E_IMAGE", chartDefaultImage(t)),
 		curlImage:   str("RESTAURANTS_E2E_CURL_IMAGE", "restaurants-curl:dev"),
 		valkeyImage: str("RESTAURANTS_E2E_VALKEY_IMAGE", "restaurants-valkey:dev"),
 		build:       os.Getenv("RESTAURANTS_E2E_BUILD") != "0",
@@ -130,6 +131,24 @@ func chartConfigFromEnv(t *testing.T) chartConfig {
 		extraSet:      strings.FieldsFunc(os.Getenv("RESTAURANTS_E2E_SET"), func(r rune) bool { return r == ',' }),
 		report:        chartReportPath(t),
 	}
+}
+
+// chartDefaultImage is the chart's default image, the one `make image`
+// builds: ghcr.io/scilifelab/restaurants tagged with charts/Chart.yaml's
+// appVersion.
+func chartDefaultImage(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(chartRepoRoot(t), "charts", "Chart.yaml"))
+	if err != nil {
+		t.Fatalf("the chart's version: %v", err)
+	}
+	var c struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil || c.AppVersion == "" {
+		t.Fatalf("charts/Chart.yaml: no appVersion (%v)", err)
+	}
+	return "ghcr.io/scilifelab/restaurants:" + c.AppVersion
 }
 
 // chartSplitImage splits "repo[:tag]" into the chart's image.repository and image.tag.
@@ -255,7 +274,9 @@ func TestChartOnKind(t *testing.T) {
 			{"image.repository", repo}, {"image.tag", tag},
 			{"menuApi.enabled", "true"},
 			{"test.image.repository", curlRepo}, {"test.image.tag", curlTag},
-			{"relay.cacheTTL", cfg.ttl.String()},
+			// The stages count upstream calls per key per TTL: every
+			// answer gets this TTL, whatever the stand-in's lifetimes.
+			{"relay.cacheTTL", cfg.ttl.String()}, {"relay.fixedTTL", "true"},
 			{"autoscaling.maxReplicas", fmt.Sprint(chartMaxReplicas)},
 		}
 		for _, kv := range cfg.extraSet {

@@ -83,6 +83,7 @@ func (o *origin) callsFor(path string) int {
 // peer is one relay of a test cluster, serving in process.
 type peer struct {
 	url     string
+	admin   string // the admin listener's base URL
 	app     *App
 	metrics prometheus.Gatherer
 	logs    *proctest.Buffer
@@ -111,7 +112,7 @@ func startRelay(t *testing.T, up *origin, rURL string, flags ...string) *peer {
 		t.Fatal(err)
 	}
 	ln, adminLn := listen(t), listen(t)
-	r := &peer{url: "http://" + ln.Addr().String(), app: a, logs: logs, stop: cancel, served: make(chan error, 1)}
+	r := &peer{url: "http://" + ln.Addr().String(), admin: "http://" + adminLn.Addr().String(), app: a, logs: logs, stop: cancel, served: make(chan error, 1)}
 	r.metrics = a.metrics.Registry
 	go func() { r.served <- a.Serve(ctx, ln, adminLn) }()
 	t.Cleanup(func() {
