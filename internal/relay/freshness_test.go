@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/process"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
@@ -111,4 +112,19 @@ func mustParse(t *testing.T, path string) upstream.Target {
 		t.Fatal(err)
 	}
 	return tg
+}
+
+// TestCacheStatusOfFailures: a failed fetch was forwarded; a call the
+// budget refused was not.
+func TestCacheStatusOfFailures(t *testing.T) {
+	o := defaults()
+	o.backoff = guard.Backoff{Min: time.Minute, Max: time.Hour}
+	f := newFixture(t, jsonHandler(500, `{}`), o)
+	resp, _ := f.get("/restaurant")
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502", resp.StatusCode)
+	}
+	wantHeader(t, resp, "Cache-Status", "restaurants; fwd=uri-miss; detail=http-error")
+	resp, _ = f.get("/restaurant")
+	wantHeader(t, resp, "Cache-Status", "restaurants; detail=backoff")
 }

@@ -101,6 +101,16 @@ func cacheStatus(res cache.Result) string {
 	return b.String()
 }
 
+// failureStatus is the Cache-Status of an answer the cache could not give:
+// a refused call was never forwarded; a failed one was.
+func failureStatus(err error) string {
+	var ref *guard.Refusal
+	if errors.As(err, &ref) {
+		return cacheName + "; detail=" + refusalDetail(err)
+	}
+	return cacheName + "; fwd=uri-miss; detail=" + refusalDetail(err)
+}
+
 // refusalDetail names why an answer is stale or missing: the budget, a 429
 // pause, a key's back-off, or the upstream's failure class.
 func refusalDetail(err error) string {

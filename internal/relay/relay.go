@@ -199,6 +199,7 @@ func (r *Relay) fail(w http.ResponseWriter, req *http.Request, err error) {
 		r.metrics.Request(499, cache.None)
 		return
 	}
+	w.Header()["Cache-Status"] = []string{failureStatus(err)}
 	var ref *guard.Refusal
 	if errors.As(err, &ref) {
 		switch ref.Reason {
