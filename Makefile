@@ -150,9 +150,12 @@ bench-screenshot: ## PNG of one section's charts of the last bench report (SECTI
 
 # --- checks ------------------------------------------------------------------
 
-.PHONY: test test-deps
+.PHONY: test test-short test-deps
 test: test-deps fmt-check vet chart-lint ## gofmt, go vet, helm lint --strict, go test -race (hermetic: no internet, no Docker)
 	$(GO) test -race -count=1 ./...
+
+test-short: ## the fast tier: go test -short, only Go needed (tests of real programs and long runs skip)
+	$(GO) test -short ./...
 
 test-deps: ## install the Debian packages the tests run for real (redis-server, prometheus, chromium, nginx-light) when missing
 	@hack/test-deps.sh

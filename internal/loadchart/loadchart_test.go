@@ -41,6 +41,7 @@ func runWant() []reporttest.Want {
 // from the relay's metrics; and the check fails when a chart is removed
 // from the page or drawn empty.
 func TestLoadtestReportInBrowser(t *testing.T) {
+	b := browsertest.New(t) // first: without Chromium (or under -short) the test skips before its load run
 	_, up := relaytest.StandIn(t, menuapi.Options{})
 	relay := relaytest.Start(t, "--upstream", up.URL+"/api/", "--drain-delay=0", "--log-level=warn", "--cache-ttl=1s")
 	page := filepath.Join(t.TempDir(), "run.html")
@@ -57,7 +58,6 @@ func TestLoadtestReportInBrowser(t *testing.T) {
 			t.Errorf("the probe chart is titled %v", c.Texts)
 		}
 	}
-	b := browsertest.New(t)
 	shot := filepath.Join(t.TempDir(), "run.png")
 	if err := reporttest.Screenshot(b, page, "#run .charts", shot); err != nil {
 		t.Fatal(err)

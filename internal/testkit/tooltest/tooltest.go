@@ -4,6 +4,11 @@
 // one is missing, a test says which package to install and skips; under CI
 // (CI set to a true value) it fails instead, so that a test meant to run can
 // never pass by skipping.
+//
+// It also draws the line between the two test tiers: under `go test -short`
+// (`make test-short`, nothing installed but Go) every test that needs a real
+// program (Require) or takes long (Long) skips, saying so; `make test` runs
+// them all.
 package tooltest
 
 import (
@@ -54,10 +59,14 @@ func (tl Tool) Find() string {
 	return ""
 }
 
-// Require returns the program's path. When it is missing the test skips
-// with the command that installs it, or fails under CI.
+// Require returns the program's path. Under -short the test skips: the fast
+// tier runs no real program. When the program is missing the test skips with
+// the command that installs it, or fails under CI.
 func Require(t testing.TB, tl Tool) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the real " + string(tl) + ": skipped under -short (make test runs it)")
+	}
 	if p := tl.Find(); p != "" {
 		return p
 	}
@@ -78,4 +87,13 @@ func InCI() bool {
 	}
 	b, err := strconv.ParseBool(v)
 	return err == nil && b
+}
+
+// Long skips the test under -short: it takes long (why says what), so only
+// the full suite, `make test`, runs it.
+func Long(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("takes long (" + why + "): skipped under -short (make test runs it)")
+	}
 }
