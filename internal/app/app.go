@@ -83,6 +83,9 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 			Timeout:   cfg.SharedCacheTimeout,
 			Observer:  m,
 			Logger:    log,
+
+			// a back-off read from the engine is never longer than our own
+			MaxBackoff: cfg.UpstreamBackoffMax,
 		}, sharedcache.Budget{Rate: cfg.UpstreamRate, Burst: cfg.UpstreamBurst})
 		if err != nil {
 			// Fail open: the relay serves alone, and says why.

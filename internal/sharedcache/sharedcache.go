@@ -13,6 +13,7 @@
 package sharedcache
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -50,6 +51,9 @@ type Config struct {
 	// Signer signs the entries this relay stores and verifies those it
 	// reads: anything else in the engine is a miss. Required.
 	Signer *Signer
+	// MaxBackoff bounds a key's back-off read from the engine (the relays'
+	// --upstream-backoff-max); zero: a minute.
+	MaxBackoff time.Duration
 	// Namespace separates the keys of relays of different upstreams in one
 	// engine; relays with the same Namespace share their answers.
 	Namespace string
@@ -191,6 +195,7 @@ type Tier struct {
 	reserve float64
 	signer  *Signer
 	rejects rejectLog
+	maxBack time.Duration
 
 	up       atomic.Bool
 	failures atomic.Int32 // failed operations in a row
@@ -253,6 +258,7 @@ func Open(ctx context.Context, cfg Config, budget Budget) (*Tier, error) {
 		budget:  budget,
 		reserve: guard.Reserve(budget.Burst),
 		signer:  cfg.Signer,
+		maxBack: cmp.Or(cfg.MaxBackoff, time.Minute),
 		waiters: make(map[string]*waiter),
 	}
 	if t.obs == nil {
@@ -496,9 +502,10 @@ if rate > 0 then
   local burst = tonumber(ARGV[5])
   local need = tonumber(ARGV[6])
   local b = redis.call('HMGET', KEYS[5], 't', 'ts')
-  local tokens = tonumber(b[1] or burst)
-  local ts = tonumber(b[2] or now)
-  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate / 1000)
+  local tokens = tonumber(b[1]) or burst
+  local ts = tonumber(b[2]) or now
+  if tokens ~= tokens then tokens = burst end
+  tokens = math.max(0, math.min(burst, tokens + math.max(0, now - ts) * rate / 1000))
   redis.call('HSET', KEYS[5], 'ts', now)
   redis.call('PEXPIRE', KEYS[5], math.ceil(burst * 1000 / rate) + 1000)
   if tokens < need then
@@ -553,7 +560,7 @@ func (t *Tier) Claim(ctx context.Context, key string, r ClaimRequest) (Claim, er
 	code, _ := res[0].(int64)
 	wait, _ := res[1].(int64)
 	cause, _ := res[2].(string)
-	c := Claim{Grant: Grant(code), Wait: time.Duration(wait) * time.Millisecond, Cause: cause}
+	c := Claim{Grant: Grant(code), Wait: t.bound(Grant(code), wait, r.Lease), Cause: cause}
 	switch c.Grant {
 	case Granted:
 		c.token = token
