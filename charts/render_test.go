@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	release "helm.sh/helm/v4/pkg/release/v1"
@@ -108,6 +109,14 @@ func install(t *testing.T, namespace string, vals map[string]any) (*release.Rele
 	client.ReleaseName = testRelease
 	client.Namespace = namespace
 	client.Replace = true
+	// Helm's offline default is Kubernetes 1.20, below the chart's
+	// kubeVersion; render for the Kubernetes of go.mod's API types (and of
+	// the kind e2e's node image).
+	kv, err := common.ParseKubeVersion("v1.37.0")
+	if err != nil {
+		return nil, err
+	}
+	client.KubeVersion = kv
 	rel, err := client.Run(loadChart(t), vals)
 	if err != nil {
 		return nil, err

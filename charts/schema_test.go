@@ -26,7 +26,7 @@ func TestBadValuesFail(t *testing.T) {
 		{"cpu target as text", map[string]any{"autoscaling": map[string]any{"targetCPUUtilizationPercentage": "70%"}}, []string{"/autoscaling/targetCPUUtilizationPercentage"}},
 		{"port out of range", map[string]any{"ports": map[string]any{"http": 70000}}, []string{"/ports/http", "maximum"}},
 		{"pull policy", map[string]any{"image": map[string]any{"pullPolicy": "Sometimes"}}, []string{"/image/pullPolicy"}},
-		{"empty image tag", map[string]any{"image": map[string]any{"tag": ""}}, []string{"/image/tag"}},
+		{"image tag with a space", map[string]any{"image": map[string]any{"tag": "0.1 0"}}, []string{"/image/tag"}},
 		{"service type", map[string]any{"service": map[string]any{"type": "Ingress"}}, []string{"/service/type"}},
 		{"memory quantity", map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "lots"}}}, []string{"/resources/limits/memory"}},
 		{"error rate above one", map[string]any{"menuApi": map[string]any{"enabled": true, "errorRate": 1.5}}, []string{"/menuApi/errorRate", "maximum"}},

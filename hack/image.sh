@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # image.sh: build the restaurants container image (relay entrypoint, with
-# restaurant-menu, menu-api and loadtest), tagged $IMAGE (default restaurants:dev).
+# restaurant-menu, menu-api and loadtest), tagged $IMAGE (default
+# ghcr.io/scilifelab/restaurants:VERSION, the chart's default image, so that
+# a kind-loaded build runs under `helm install restaurants ./charts`).
 # The four are one multi-call binary, /usr/local/bin/restaurants, with
 # relative symlinks menu-api, restaurant-menu and loadtest beside it.
 #
@@ -15,14 +17,17 @@
 # registry.
 # A Docker engine is started with hack/docker-engine.sh when none answers.
 #
-# Environment: IMAGE, IMAGE_BUILD (auto|host|registry), VERSION (default: git
-# describe, else dev), GO_VERSION (builder tag, default 1.26), DOCKER (client).
+# Environment: IMAGE, IMAGE_BUILD (auto|host|registry), VERSION (default: the
+# appVersion in charts/Chart.yaml), GO_VERSION (builder tag, default 1.26),
+# DOCKER (client).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-image=${IMAGE:-restaurants:dev}
+version=${VERSION:-$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' charts/Chart.yaml)}
+[ -n "$version" ] || die "no appVersion in charts/Chart.yaml and no VERSION"
+image=${IMAGE:-ghcr.io/scilifelab/restaurants:$version}
 mode=${IMAGE_BUILD:-auto}
 go_version=${GO_VERSION:-1.26}
 builder_image="golang:${go_version}"
@@ -49,7 +54,6 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
 	hack/docker-engine.sh || die "could not start a Docker engine (see hack/docker-engine.sh)"
 fi
 
-version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 revision=$(git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 labels=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "CREATED=$created")

@@ -20,7 +20,7 @@ set -euo pipefail
 say() { printf 'test-deps: %s\n' "$*" >&2; }
 
 # program:package pairs
-wanted=(redis-server:redis-server promtool:prometheus prometheus:prometheus chromium:chromium nginx:nginx-light)
+wanted=(redis-server:redis-server promtool:prometheus prometheus:prometheus chromium:chromium nginx:nginx-light shellcheck:shellcheck)
 if [ $# -gt 0 ]; then
 	wanted=("$@")
 fi

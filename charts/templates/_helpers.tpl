@@ -98,10 +98,11 @@ ServiceAccount of the relay pods.
 {{- end }}
 
 {{/*
-Image reference of the relay and the stand-in.
+Image reference of the relay and the stand-in: image.tag, or the chart's
+appVersion when it is empty (a release's chart runs that release's image).
 */}}
 {{- define "restaurants.image" -}}
-{{- printf "%s:%s" .Values.image.repository .Values.image.tag }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
 {{/*
