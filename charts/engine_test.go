@@ -188,13 +188,24 @@ return m[1]`)
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatalf("PING: %v", err)
 	}
+	// A purge: SCAN MATCH over the tier's entries, UNLINK, PUBLISH.
+	found, _, err := c.Scan(ctx, 0, ns+"e:*", 100).Result()
+	if err != nil || len(found) == 0 {
+		t.Fatalf("SCAN MATCH: %v, %v", found, err)
+	}
+	if err := c.Unlink(ctx, found...).Err(); err != nil {
+		t.Fatalf("UNLINK: %v", err)
+	}
+	if err := c.Publish(ctx, ns+"purge", "*").Err(); err != nil {
+		t.Fatalf("PUBLISH on the purge channel: %v", err)
+	}
 	if m, err := ps.ReceiveMessage(ctx); err != nil || m.Payload != "k" {
 		t.Fatalf("the published wake-up: %+v, %v", m, err)
 	}
 
 	denied := [][]any{
 		{"FLUSHALL"}, {"FLUSHDB"}, {"CONFIG", "GET", "maxmemory"}, {"CONFIG", "SET", "maxmemory", "1"},
-		{"DEBUG", "SLEEP", "0"}, {"KEYS", "*"}, {"SCAN", "0"}, {"MODULE", "LIST"}, {"ACL", "LIST"},
+		{"DEBUG", "SLEEP", "0"}, {"KEYS", "*"}, {"MODULE", "LIST"}, {"ACL", "LIST"},
 		{"SHUTDOWN"}, {"SAVE"}, {"REPLICAOF", "127.0.0.1", "1"}, {"MONITOR"}, {"CLIENT", "LIST"},
 		{"SET", "other-app:key", "x"}, {"GET", "other-app:key"}, {"PUBLISH", "other-app", "x"},
 	}

@@ -277,10 +277,11 @@ the cluster, else a new random one, base64 encoded.
 {{/*
 The commands the relays' user may run on the in-chart Valkey: what go-redis
 sends on connecting (HELLO, AUTH, SELECT, CLIENT SETNAME), what the tier
-sends (HMGET, the scripts through EVALSHA/EVAL/SCRIPT LOAD, SUBSCRIBE, PING)
-and what its scripts call. Nothing else: FLUSHALL, FLUSHDB, CONFIG, DEBUG,
-KEYS, SCAN, MODULE, ACL, SHUTDOWN and the rest are denied.
+sends (HMGET, the scripts through EVALSHA/EVAL/SCRIPT LOAD, SUBSCRIBE, PING,
+and a purge's SCAN MATCH restaurants:* and UNLINK) and what its scripts call.
+Nothing else: FLUSHALL, FLUSHDB, CONFIG, DEBUG, KEYS, MODULE, ACL, SHUTDOWN
+and the rest are denied.
 */}}
 {{- define "restaurants.valkey.commands" -}}
-+hello +auth +select +client|setname +ping +quit +reset +get +set +del +unlink +exists +hget +hmget +hset +hincrby +pexpire +pttl +time +evalsha +eval +script|load +script|exists +publish +subscribe +unsubscribe
++hello +auth +select +client|setname +ping +quit +reset +get +set +del +unlink +exists +hget +hmget +hset +hincrby +pexpire +pttl +time +scan +evalsha +eval +script|load +script|exists +publish +subscribe +unsubscribe
 {{- end }}
