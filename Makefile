@@ -4,16 +4,22 @@
 SHELL       := /usr/bin/env bash
 GO          ?= go
 BIN         ?= bin
-VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version's one source is charts/Chart.yaml: its appVersion (equal to the
+# chart's version) is what --version prints, the image's tag and the chart's
+# default image.tag (a test fails when they disagree). A release is its tag, vVERSION.
+VERSION     ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/Chart.yaml)
 LDFLAGS     := -s -w -X main.version=$(VERSION)
 COMMANDS    := restaurants menu-api restaurant-menu loadtest
 FUZZTIME    ?= 1m
 
 .DEFAULT_GOAL := help
 
-.PHONY: help
+.PHONY: help version
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+version: ## print the version (charts/Chart.yaml appVersion)
+	@echo $(VERSION)
 
 # --- build and run -----------------------------------------------------------
 
@@ -52,7 +58,9 @@ prometheus: ## Prometheus (Debian's) on 127.0.0.1:9091 scraping `make run`'s rel
 # --- image, chart, manifests ---------------------------------------------------
 # Helm is pinned as a Go tool in go.mod (helm.sh/helm/v4/cmd/helm): `go tool helm`
 # builds it from the Go module proxy on first use.
-IMAGE ?= restaurants:dev
+# The published name and tag, so that the chart's defaults run the local
+# build on kind (kind load) and the published image elsewhere.
+IMAGE ?= ghcr.io/scilifelab/restaurants:$(VERSION)
 CURL_IMAGE ?= restaurants-curl:dev
 VALKEY_IMAGE ?= restaurants-valkey:dev
 HELM ?= go tool helm
@@ -60,7 +68,7 @@ HELM ?= go tool helm
 .PHONY: image image-curl image-valkey chart-lint chart-test manifests
 
 image: ## build the container image $(IMAGE) (registry build when base images are at hand, else host binaries FROM scratch)
-	IMAGE=$(IMAGE) hack/image.sh
+	IMAGE=$(IMAGE) VERSION=$(VERSION) hack/image.sh
 
 image-curl: ## build $(CURL_IMAGE): curl + sh for `helm test` where curlimages/curl cannot be pulled
 	IMAGE=$(CURL_IMAGE) hack/curl-image.sh
@@ -79,6 +87,27 @@ chart-test: ## render the chart with the Helm SDK and check it (no cluster, no D
 
 manifests: ## regenerate k8s/restaurants.yaml and k8s/prometheus-rules.yaml from the chart (a test fails when they are stale)
 	hack/manifests.sh
+
+# --- release: what a tag publishes (.github/workflows/release.yml runs these) ---
+# hack/release builds it from charts/Chart.yaml's version into $(RELEASE_OUT);
+# pushes use the Docker credentials (docker login).
+RELEASE_OUT    ?= $(BIN)/release
+# REGISTRY=ghcr.io/scilifelab pushes the image index to $(REGISTRY)/restaurants:$(VERSION)
+REGISTRY       ?=
+# CHART_REGISTRY=oci://ghcr.io/scilifelab/charts pushes the chart there
+CHART_REGISTRY ?=
+
+.PHONY: release release-image release-chart release-sbom
+release: release-image release-chart release-sbom ## all of the release's files in $(RELEASE_OUT)
+
+release-image: ## linux/amd64 + linux/arm64 images, one OCI index, as an OCI layout in $(RELEASE_OUT)/image; REGISTRY=... pushes it
+	$(GO) run ./hack/release image -out $(RELEASE_OUT) $(if $(REGISTRY),-push $(REGISTRY)/restaurants:$(VERSION))
+
+release-chart: ## helm package the chart into $(RELEASE_OUT); CHART_REGISTRY=oci://... pushes it
+	$(GO) run ./hack/release chart -out $(RELEASE_OUT) $(if $(CHART_REGISTRY),-push $(CHART_REGISTRY))
+
+release-sbom: ## CycloneDX SBOMs of the image's binary and of the module graph into $(RELEASE_OUT)
+	$(GO) run ./hack/release sbom -out $(RELEASE_OUT)
 
 # --- kind: a local cluster, with or without a registry -------------------------
 # hack/docker-engine.sh installs Debian's docker.io when no engine answers and
@@ -117,7 +146,7 @@ kind-test: kind-up ## the cluster's own e2e: nodes, pod network across nodes, DN
 # RESTAURANTS_E2E_TIER_LOSS_LOAD (90s); fixed: RESTAURANTS_E2E_FORWARD_LOAD (20s),
 # RESTAURANTS_E2E_CAPACITY_LOAD (45s); RESTAURANTS_E2E_RATE (3000 req/s of the HPA and
 # upgrade runs). RESTAURANTS_E2E_NAMESPACE (restaurants-e2e),
-# RESTAURANTS_E2E_IMAGE, _CURL_IMAGE, _VALKEY_IMAGE (restaurants:dev, ...),
+# RESTAURANTS_E2E_IMAGE, _CURL_IMAGE, _VALKEY_IMAGE (the chart's default image, restaurants-curl:dev, ...),
 # RESTAURANTS_E2E_BUILD=0 (use the images as they are), RESTAURANTS_E2E_SUMMARY
 # (bin/kind-e2e/summary.md) and RESTAURANTS_E2E_REPORT (bin/kind-e2e/report.html).
 kind-e2e: ## the chart on kind: helm install+test, load, HPA and upgrade without/with the shared tier, capacity, pod loss, drain, node loss, NetworkPolicy, Valkey loss; Markdown summary + HTML report in bin/kind-e2e/
@@ -151,7 +180,7 @@ bench-screenshot: ## PNG of one section's charts of the last bench report (SECTI
 # --- checks ------------------------------------------------------------------
 
 .PHONY: test test-short test-deps
-test: test-deps fmt-check vet chart-lint ## gofmt, go vet, helm lint --strict, go test -race (hermetic: no internet, no Docker)
+test: test-deps fmt-check vet chart-lint lint-workflows ## gofmt, go vet, helm lint --strict, actionlint, go test -race (hermetic: no internet, no Docker)
 	$(GO) test -race -count=1 ./...
 
 test-short: ## the fast tier: go test -short, only Go needed (tests of real programs and long runs skip)
@@ -159,6 +188,11 @@ test-short: ## the fast tier: go test -short, only Go needed (tests of real prog
 
 test-deps: ## install the Debian packages the tests run for real (redis-server, prometheus, chromium, nginx-light) when missing
 	@hack/test-deps.sh
+
+.PHONY: lint-workflows
+lint-workflows: ## actionlint over .github/workflows, with shellcheck on their run: scripts
+	@hack/test-deps.sh shellcheck:shellcheck
+	$(GO) tool actionlint -shellcheck shellcheck
 
 .PHONY: vet
 vet: ## go vet
