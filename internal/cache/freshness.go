@@ -135,11 +135,14 @@ func (p Policy) Storable(h http.Header) bool {
 
 // initialAge is the age of an answer when it arrived (RFC 9111 section
 // 4.2.3): the larger of what its Date says and its Age plus the time the
-// call took.
+// call took. Date counts whole seconds, so an answer made a moment before
+// a second ends looks up to a second old on arrival; that second is not
+// counted, or every copy would expire up to a second before the
+// upstream's own and its refresh find the upstream's copy still there.
 func initialAge(h http.Header, sent, received time.Time) time.Duration {
 	var apparent time.Duration
 	if date, err := http.ParseTime(h.Get("Date")); err == nil {
-		apparent = max(0, received.Sub(date))
+		apparent = max(0, received.Sub(date.Add(time.Second)))
 	}
 	var corrected time.Duration
 	if age := h.Get("Age"); age != "" {

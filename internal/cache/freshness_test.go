@@ -81,7 +81,8 @@ func TestInitialAge(t *testing.T) {
 	}{
 		{"none", header(), 0},
 		{"Age plus the call's time", header("Age", "100"), 102 * time.Second},
-		{"Date older than Age says", header("Age", "10", "Date", received.Add(-time.Minute).Format(http.TimeFormat)), time.Minute},
+		{"Date older than Age says, less its second of resolution", header("Age", "10", "Date", received.Add(-time.Minute).Format(http.TimeFormat)), 59 * time.Second},
+		{"Date within the second", header("Date", received.Add(-900*time.Millisecond).Format(http.TimeFormat)), 0},
 		{"Date in the future is no age", header("Date", received.Add(time.Hour).Format(http.TimeFormat)), 0},
 	} {
 		if got := initialAge(tc.h, sent, received); got != tc.want {

@@ -123,8 +123,14 @@ func clusterHotDuration(o Options) time.Duration {
 	return max(time.Second, o.Duration/2)
 }
 
+// benchSigningKey signs the entries the bench's relays write to their
+// shared tier: a redis-server on loopback that lives for one run.
+const benchSigningKey = "bench-only-signing-key-of-the-loopback-tier"
+
 // sharedFlags are the relay flags for the shared tier at url.
-func sharedFlags(url string) []string { return []string{"--shared-cache=" + url} }
+func sharedFlags(url string) []string {
+	return []string{"--shared-cache=" + url, "--shared-cache-signing-key=" + benchSigningKey}
+}
 
 // clusterOnce starts one stand-in and three relays in front of it, with or
 // without the shared tier (emptied first), and loads them together: every

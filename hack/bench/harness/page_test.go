@@ -48,7 +48,8 @@ func startInProcessRelay(up *standIn, a relayArgs) (s *system, stop func() error
 	none := func(string) (string, bool) { return "", false }
 	_, _ = app.ParseFlags([]string{"-help"}, none, &usage)
 	known := parseFlagList(usage.String())
-	args := []string{"--upstream", "http://" + up.addr + "/api/", "--cache-ttl", a.ttl.String(), "--drain-delay=0", "--log-level=warn"}
+	// As startRelay: a fixed TTL, which the scenarios count calls by.
+	args := []string{"--upstream", "http://" + up.addr + "/api/", "--cache-ttl", a.ttl.String(), "--fixed-ttl", "--drain-delay=0", "--log-level=warn"}
 	if a.negativeTTL > 0 {
 		args = append(args, "--negative-ttl", a.negativeTTL.String())
 	}
