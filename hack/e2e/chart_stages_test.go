@@ -384,7 +384,8 @@ func (s *chartStages) relayTiers(ctx context.Context) (map[string]relayTier, err
 }
 
 // tierOn turns the in-chart Valkey on (and the HPA back to its range after
-// the capacity stage) and waits until every relay uses it.
+// the capacity stage), waits until every relay uses it, and checks that the
+// tier is closed to others (tierGuarded).
 func (s *chartStages) tierOn(ctx context.Context) string {
 	t, r, cs, ns, cfg := s.t, s.r, s.cs, s.ns, s.cfg
 	t.Helper()
@@ -426,8 +427,9 @@ func (s *chartStages) tierOn(ctx context.Context) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("Valkey (%s) Ready on %s, %d relays on the new template with restaurants_shared_cache_up 1, in %s",
+	on := fmt.Sprintf("Valkey (%s) Ready on %s, %d relays on the new template with restaurants_shared_cache_up 1, in %s",
 		cfg.valkeyImage, valkey.Spec.NodeName, len(tiers), time.Since(begin).Round(100*time.Millisecond))
+	return on + "; " + s.tierGuarded(ctx)
 }
 
 // chartValkeyPod is the in-chart Valkey's pod that is not being deleted.
