@@ -31,7 +31,7 @@ type App struct {
 	metrics   *metrics.Metrics
 	readiness admin.Readiness
 	main      *http.Server
-	guard     *connguard.Guard
+	watchdog  *connguard.Watchdog
 	admin     *http.Server
 	closeOnce sync.Once
 }
@@ -129,16 +129,16 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		return nil, fmt.Errorf("--cors-origins: %w", err)
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	// Slow clients are cut off by the connection guard rather than by
+	// Slow clients are cut off by the connections' watchdog rather than by
 	// net/http's timeouts, whose socket deadlines cost every request
 	// several changes to the runtime's timers.
-	a.guard = connguard.New(connguard.Config{
+	a.watchdog = connguard.New(connguard.Config{
 		Timeouts: clientTimeouts(cfg),
 		Expired:  func(p connguard.Phase) { m.ConnectionTimedOut(p.String()) },
 	})
 	a.main = &http.Server{
 		Handler:        relay.NewRouter(a.relay, relay.WithCORS(cors)),
-		ConnState:      a.guard.ConnState,
+		ConnState:      a.watchdog.ConnState,
 		MaxHeaderBytes: 16 << 10,
 		ErrorLog:       errLog,
 	}
@@ -174,8 +174,8 @@ func (a *App) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	defer a.Close()
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWatch()
-	go a.guard.Watch(watchCtx)
-	ln = a.guard.Listener(ln)
+	go a.watchdog.Watch(watchCtx)
+	ln = a.watchdog.Listener(ln)
 	if a.cfg.Warm {
 		go warm.New(a.relay.Cache(), warm.Config{Logger: a.log}).Run(watchCtx)
 	}

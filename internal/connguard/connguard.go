@@ -58,9 +58,9 @@ func (p Phase) String() string {
 	return "unknown"
 }
 
-// Guard watches the connections of the listeners it wraps. Install its
+// Watchdog watches the connections of the listeners it wraps. Install its
 // ConnState as the http.Server's ConnState, and run Watch while serving.
-type Guard struct {
+type Watchdog struct {
 	limit   [numPhases]int64 // nanoseconds; 0 = unbounded
 	tick    time.Duration
 	expired func(Phase)
@@ -70,39 +70,39 @@ type Guard struct {
 	conns map[*conn]struct{}
 }
 
-// Config sets up a Guard.
+// Config sets up a Watchdog.
 type Config struct {
 	Timeouts Timeouts
-	// Expired, if set, is called for each connection the guard closes, with
+	// Expired, if set, is called for each connection the watchdog closes, with
 	// the phase whose time was up.
 	Expired func(Phase)
 }
 
-// New returns a Guard for the timeouts of cfg.
-func New(cfg Config) *Guard {
+// New returns a Watchdog for the timeouts of cfg.
+func New(cfg Config) *Watchdog {
 	t := cfg.Timeouts
-	g := &Guard{expired: cfg.Expired, conns: map[*conn]struct{}{}}
-	g.limit[Header] = int64(max(t.Header, 0))
-	g.limit[Idle] = int64(max(t.Idle, 0))
-	g.limit[Answer] = int64(max(t.Answer, 0))
-	g.tick = time.Second
-	for _, l := range g.limit {
+	w := &Watchdog{expired: cfg.Expired, conns: map[*conn]struct{}{}}
+	w.limit[Header] = int64(max(t.Header, 0))
+	w.limit[Idle] = int64(max(t.Idle, 0))
+	w.limit[Answer] = int64(max(t.Answer, 0))
+	w.tick = time.Second
+	for _, l := range w.limit {
 		if l > 0 {
-			g.tick = min(g.tick, time.Duration(l)/10)
+			w.tick = min(w.tick, time.Duration(l)/10)
 		}
 	}
-	g.tick = max(g.tick, 10*time.Millisecond)
-	g.now.Store(time.Now().UnixNano())
-	return g
+	w.tick = max(w.tick, 10*time.Millisecond)
+	w.now.Store(time.Now().UnixNano())
+	return w
 }
 
-// Listener wraps ln so that the guard watches every connection it accepts.
-func (g *Guard) Listener(ln net.Listener) net.Listener { return &listener{Listener: ln, g: g} }
+// Listener wraps ln so that the watchdog watches every connection it accepts.
+func (w *Watchdog) Listener(ln net.Listener) net.Listener { return &listener{Listener: ln, w: w} }
 
 // ConnState follows net/http's view of each connection: a request's header
 // read (StateActive) starts its answer, the end of the answer (StateIdle)
 // the wait for the next one. Set it as the http.Server's ConnState.
-func (g *Guard) ConnState(nc net.Conn, s http.ConnState) {
+func (w *Watchdog) ConnState(nc net.Conn, s http.ConnState) {
 	c, ok := nc.(*conn)
 	if !ok {
 		return
@@ -113,53 +113,53 @@ func (g *Guard) ConnState(nc net.Conn, s http.ConnState) {
 	case http.StateIdle:
 		c.enter(Idle)
 	case http.StateHijacked, http.StateClosed:
-		g.forget(c)
+		w.forget(c)
 	}
 }
 
 // Watch closes the connections whose time is up, once per tick, until ctx
 // ends.
-func (g *Guard) Watch(ctx context.Context) {
-	t := time.NewTicker(g.tick)
+func (w *Watchdog) Watch(ctx context.Context) {
+	t := time.NewTicker(w.tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			g.sweep(now)
+			w.sweep(now)
 		}
 	}
 }
 
 // Len is the number of connections watched.
-func (g *Guard) Len() int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return len(g.conns)
+func (w *Watchdog) Len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.conns)
 }
 
 // sweep advances the coarse clock to now and closes every connection whose
 // phase has lasted longer than its limit.
-func (g *Guard) sweep(now time.Time) {
+func (w *Watchdog) sweep(now time.Time) {
 	n := now.UnixNano()
-	g.now.Store(n)
+	w.now.Store(n)
 	var late []*conn
-	g.mu.Lock()
-	for c := range g.conns {
+	w.mu.Lock()
+	for c := range w.conns {
 		p, since := unpack(c.state.Load())
 		// A phase's start is read from the coarse clock, up to a tick
 		// early: a tick more keeps every connection its whole time.
-		if l := g.limit[p]; l > 0 && n-since > l+int64(g.tick) {
+		if l := w.limit[p]; l > 0 && n-since > l+int64(w.tick) {
 			late = append(late, c)
-			delete(g.conns, c)
+			delete(w.conns, c)
 		}
 	}
-	g.mu.Unlock()
+	w.mu.Unlock()
 	for _, c := range late {
-		if g.expired != nil {
+		if w.expired != nil {
 			p, _ := unpack(c.state.Load())
-			g.expired(p)
+			w.expired(p)
 		}
 		// Closing the socket ends a blocked read or write with an error,
 		// which net/http takes as the client gone.
@@ -167,16 +167,16 @@ func (g *Guard) sweep(now time.Time) {
 	}
 }
 
-func (g *Guard) watch(c *conn) {
-	g.mu.Lock()
-	g.conns[c] = struct{}{}
-	g.mu.Unlock()
+func (w *Watchdog) watch(c *conn) {
+	w.mu.Lock()
+	w.conns[c] = struct{}{}
+	w.mu.Unlock()
 }
 
-func (g *Guard) forget(c *conn) {
-	g.mu.Lock()
-	delete(g.conns, c)
-	g.mu.Unlock()
+func (w *Watchdog) forget(c *conn) {
+	w.mu.Lock()
+	delete(w.conns, c)
+	w.mu.Unlock()
 }
 
 // pack puts a phase and the time it began into one word, a conn's state,
@@ -187,7 +187,7 @@ func unpack(s int64) (Phase, int64) { return Phase(s & 3), s &^ 3 }
 
 type listener struct {
 	net.Listener
-	g *Guard
+	w *Watchdog
 }
 
 // Accept returns the next connection, watched from its accept on: its first
@@ -197,9 +197,9 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{Conn: nc, g: l.g}
+	c := &conn{Conn: nc, w: l.w}
 	c.state.Store(pack(Header, time.Now().UnixNano()))
-	l.g.watch(c)
+	l.w.watch(c)
 	return c, nil
 }
 
@@ -207,7 +207,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // deadline that is not set, which net/http makes several times per request.
 type conn struct {
 	net.Conn
-	g     *Guard
+	w     *Watchdog
 	state atomic.Int64 // pack(phase, since)
 
 	deadlineMu sync.Mutex
@@ -215,7 +215,7 @@ type conn struct {
 	writeDL    atomic.Bool // a write deadline is set
 }
 
-func (c *conn) enter(p Phase) { c.state.Store(pack(p, c.g.now.Load())) }
+func (c *conn) enter(p Phase) { c.state.Store(pack(p, c.w.now.Load())) }
 
 // Read reads from the connection; the first bytes read while idle begin a
 // request header.
@@ -240,7 +240,7 @@ func (c *conn) CloseWrite() error {
 
 // Close closes the connection and stops watching it.
 func (c *conn) Close() error {
-	c.g.forget(c)
+	c.w.forget(c)
 	return c.Conn.Close()
 }
 

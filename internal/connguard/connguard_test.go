@@ -16,25 +16,25 @@ import (
 
 // serve runs handler on a loopback listener watched by a guard of t, and
 // returns its address and what the guard closed.
-func serve(tb testing.TB, to Timeouts, handler http.Handler) (string, *Guard, *closedLog) {
+func serve(tb testing.TB, to Timeouts, handler http.Handler) (string, *Watchdog, *closedLog) {
 	tb.Helper()
 	closed := &closedLog{}
-	g := New(Config{Timeouts: to, Expired: closed.add})
+	wd := New(Config{Timeouts: to, Expired: closed.add})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := &http.Server{Handler: handler, ConnState: g.ConnState}
+	srv := &http.Server{Handler: handler, ConnState: wd.ConnState}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); g.Watch(ctx) }()
-	go func() { _ = srv.Serve(g.Listener(ln)) }()
+	go func() { defer close(done); wd.Watch(ctx) }()
+	go func() { _ = srv.Serve(wd.Listener(ln)) }()
 	tb.Cleanup(func() {
 		_ = srv.Close()
 		cancel()
 		<-done
 	})
-	return ln.Addr().String(), g, closed
+	return ln.Addr().String(), wd, closed
 }
 
 type closedLog struct {
@@ -97,7 +97,7 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader) {
 
 func TestAHeaderSentByteByByteIsCutOff(t *testing.T) {
 	const limit = 300 * time.Millisecond
-	addr, g, closed := serve(t, Timeouts{Header: limit, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
+	addr, wd, closed := serve(t, Timeouts{Header: limit, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
 	c := dial(t, addr)
 	start := time.Now()
 	// A slowloris: every byte well within any per-read timeout, the header
@@ -123,7 +123,7 @@ func TestAHeaderSentByteByByteIsCutOff(t *testing.T) {
 	if got := closed.get(); len(got) != 1 || got[0] != Header {
 		t.Fatalf("closed for %v, want [header]", got)
 	}
-	if n := g.Len(); n != 0 {
+	if n := wd.Len(); n != 0 {
 		t.Fatalf("%d connections still watched", n)
 	}
 }
@@ -239,7 +239,7 @@ func TestAKeptAliveRequestHasTheAnswerTimeNotTheHeaderTime(t *testing.T) {
 func TestABusyKeptAliveConnectionStaysOpen(t *testing.T) {
 	// Every timeout far shorter than the connection's life, none shorter
 	// than one of its phases.
-	addr, g, closed := serve(t, Timeouts{Header: 150 * time.Millisecond, Idle: 150 * time.Millisecond, Answer: 150 * time.Millisecond}, http.HandlerFunc(ok))
+	addr, wd, closed := serve(t, Timeouts{Header: 150 * time.Millisecond, Idle: 150 * time.Millisecond, Answer: 150 * time.Millisecond}, http.HandlerFunc(ok))
 	c := dial(t, addr)
 	br := bufio.NewReader(c)
 	end := time.Now().Add(time.Second)
@@ -252,20 +252,20 @@ func TestABusyKeptAliveConnectionStaysOpen(t *testing.T) {
 	if got := closed.get(); len(got) != 0 {
 		t.Fatalf("closed for %v after %d requests; a busy connection stays open", got, n)
 	}
-	if g.Len() != 1 {
-		t.Fatalf("%d connections watched, want 1", g.Len())
+	if wd.Len() != 1 {
+		t.Fatalf("%d connections watched, want 1", wd.Len())
 	}
 }
 
 func TestAClosedConnectionIsForgotten(t *testing.T) {
-	addr, g, _ := serve(t, Timeouts{Header: time.Minute, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
+	addr, wd, _ := serve(t, Timeouts{Header: time.Minute, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
 	c := dial(t, addr)
 	get(t, c, bufio.NewReader(c))
 	_ = c.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for g.Len() != 0 {
+	for wd.Len() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still watched after the client closed", g.Len())
+			t.Fatalf("%d connections still watched after the client closed", wd.Len())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -295,7 +295,7 @@ func TestClearingADeadlineThatIsNotSetCostsNothing(t *testing.T) {
 	client, server := net.Pipe()
 	defer client.Close()
 	cc := &countingConn{Conn: server}
-	c := &conn{Conn: cc, g: New(Config{})}
+	c := &conn{Conn: cc, w: New(Config{})}
 	for range 3 {
 		_ = c.SetReadDeadline(time.Time{})
 		_ = c.SetWriteDeadline(time.Time{})

@@ -17,8 +17,9 @@ const (
 	maxSegments   = 16
 )
 
-// ErrUnsafePath is wrapped by every error that JoinPath returns: the
-// requested path or query could leave the upstream's base, or is malformed.
+// ErrUnsafePath is wrapped by every error that ParseTarget and CanonicalQuery
+// return: the requested path or query could leave the upstream's base, or is
+// malformed.
 var ErrUnsafePath = errors.New("unsafe path")
 
 // Target is a validated request for the upstream: the canonical path below

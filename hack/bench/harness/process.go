@@ -1,7 +1,3 @@
-// Package bench runs the comparison behind `make bench`: the relay, nginx's
-// proxy cache and a bare net/http handler, each in front of its own stand-in
-// upstream on 127.0.0.1, loaded alternately with the same load, and reported
-// as one table with ratios against nginx.
 package harness
 
 import (
