@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scilifelab/restaurants/internal/testkit/clocktest"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
@@ -17,6 +18,17 @@ func header(kv ...string) http.Header {
 		h.Add(kv[i], kv[i+1])
 	}
 	return h
+}
+
+// loadedWith is a cache whose upstream answers {"a":1} with the header
+// fields kv, after its first Get of restaurant/a, which it returns.
+func loadedWith(t *testing.T, kv ...string) (*clocktest.Clock, *origin, *Cache, Result) {
+	t.Helper()
+	clk := newFakeClock()
+	u := newOrigin(200, `{"a":1}`)
+	u.setHeader(header(kv...))
+	c := newTestCache(t, testConfig(clk), u)
+	return clk, u, c, mustGet(t, c, "restaurant/a")
 }
 
 func TestLifetimeFromTheUpstream(t *testing.T) {
@@ -146,11 +158,7 @@ func TestNoCacheIsRevalidatedBeforeEachUse(t *testing.T) {
 }
 
 func TestMustRevalidateIsNotServedStale(t *testing.T) {
-	clk := newFakeClock()
-	u := newOrigin(200, `{"a":1}`)
-	u.setHeader(header("Cache-Control", "max-age=60, must-revalidate"))
-	c := newTestCache(t, testConfig(clk), u)
-	mustGet(t, c, "restaurant/a")
+	clk, u, c, _ := loadedWith(t, "Cache-Control", "max-age=60, must-revalidate")
 	u.set(0, "", &upstream.Error{Outcome: upstream.HTTPError, Status: 500, Err: errors.New("boom")})
 	clk.Advance(61 * time.Second)
 	r, err := c.Get(context.Background(), target("restaurant/a"))
@@ -163,11 +171,7 @@ func TestMustRevalidateIsNotServedStale(t *testing.T) {
 // its ETag; the 304 renews it with the 304's lifetime and keeps the body
 // (and the relay's own ETag of it).
 func TestNotModifiedRenewsTheCopy(t *testing.T) {
-	clk := newFakeClock()
-	u := newOrigin(200, `{"a":1}`)
-	u.setHeader(header("Cache-Control", "max-age=60", "Etag", `W/"v1"`))
-	c := newTestCache(t, testConfig(clk), u)
-	first := mustGet(t, c, "restaurant/a")
+	clk, u, c, first := loadedWith(t, "Cache-Control", "max-age=60", "Etag", `W/"v1"`)
 	u.set(200, `must not be read`, nil)
 	u.setHeader(header("Cache-Control", "max-age=120", "Etag", `W/"v1"`))
 	clk.Advance(61 * time.Second)
@@ -191,11 +195,7 @@ func TestNotModifiedRenewsTheCopy(t *testing.T) {
 // window, but inside stale-if-error, an expired copy is still served at
 // once while one refresh runs: the user never waits while a copy may serve.
 func TestNoCliffInsideStaleIfError(t *testing.T) {
-	clk := newFakeClock()
-	u := newOrigin(200, `{"a":1}`)
-	u.setHeader(header("Cache-Control", "max-age=60"))
-	c := newTestCache(t, testConfig(clk), u)
-	mustGet(t, c, "restaurant/a")
+	clk, u, c, _ := loadedWith(t, "Cache-Control", "max-age=60")
 	release := u.hold()
 	defer release()
 	clk.Advance(60*time.Second + 5*time.Minute)
@@ -213,11 +213,7 @@ func TestNoCliffInsideStaleIfError(t *testing.T) {
 // while revalidating (stale-while-revalidate=0) but allows it on error, the
 // user waits for the refresh and, when it fails, gets the stale copy.
 func TestStaleIfErrorAfterAWait(t *testing.T) {
-	clk := newFakeClock()
-	u := newOrigin(200, `{"a":1}`)
-	u.setHeader(header("Cache-Control", "max-age=60, stale-while-revalidate=0, stale-if-error=600"))
-	c := newTestCache(t, testConfig(clk), u)
-	mustGet(t, c, "restaurant/a")
+	clk, u, c, _ := loadedWith(t, "Cache-Control", "max-age=60, stale-while-revalidate=0, stale-if-error=600")
 	u.set(0, "", &upstream.Error{Outcome: upstream.Timeout, Err: errors.New("slow")})
 	clk.Advance(2 * time.Minute)
 	r := mustGet(t, c, "restaurant/a")
