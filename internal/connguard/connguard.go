@@ -92,7 +92,7 @@ func New(cfg Config) *Watchdog {
 		}
 	}
 	w.tick = max(w.tick, 10*time.Millisecond)
-	w.now.Store(time.Now().UnixNano())
+	w.now.Store(time.Now().UnixNano() &^ stateBits)
 	return w
 }
 
@@ -126,8 +126,10 @@ func (w *Watchdog) Watch(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			w.sweep(now)
+		case <-t.C:
+			// The time of the sweep, not of the tick, which may have
+			// waited for a busy scheduler.
+			w.sweep(time.Now())
 		}
 	}
 }
@@ -141,16 +143,34 @@ func (w *Watchdog) Len() int {
 
 // sweep advances the coarse clock to now and closes every connection whose
 // phase has lasted longer than its limit.
+//
+// A phase is stamped with the coarse clock when it begins, so it began at
+// that value or later, but before the clock's next value, which may come
+// late when the scheduler is busy. So a sweep settles each new stamp to the
+// clock value that followed it (prev, or n for a stamp of prev), and counts
+// a phase's time from there: never from before the phase began.
 func (w *Watchdog) sweep(now time.Time) {
-	n := now.UnixNano()
-	w.now.Store(n)
+	n := now.UnixNano() &^ stateBits
+	prev := w.now.Swap(n)
 	var late []*conn
 	w.mu.Lock()
 	for c := range w.conns {
-		p, since := unpack(c.state.Load())
-		// A phase's start is read from the coarse clock, up to a tick
-		// early: a tick more keeps every connection its whole time.
-		if l := w.limit[p]; l > 0 && n-since > l+int64(w.tick) {
+		s := c.state.Load()
+		p, since, settled := unpack(s)
+		if !settled {
+			switch {
+			case since > prev:
+				continue // stamped with n: settled by the next sweep
+			case since == prev:
+				since = n
+			default:
+				since = prev
+			}
+			if !c.state.CompareAndSwap(s, pack(p, since)|settledBit) {
+				continue // a new phase began meanwhile
+			}
+		}
+		if l := w.limit[p]; l > 0 && n-since > l {
 			late = append(late, c)
 			delete(w.conns, c)
 		}
@@ -158,7 +178,7 @@ func (w *Watchdog) sweep(now time.Time) {
 	w.mu.Unlock()
 	for _, c := range late {
 		if w.expired != nil {
-			p, _ := unpack(c.state.Load())
+			p, _, _ := unpack(c.state.Load())
 			w.expired(p)
 		}
 		// Closing the socket ends a blocked read or write with an error,
@@ -179,11 +199,24 @@ func (w *Watchdog) forget(c *conn) {
 	w.mu.Unlock()
 }
 
-// pack puts a phase and the time it began into one word, a conn's state,
-// so that the watchdog never sees one without the other.
-func pack(p Phase, since int64) int64 { return since&^3 | int64(p) }
+// A conn's state is one word: the time its phase began (unix nanoseconds,
+// its low bits cleared), the phase in the two lowest bits, and settledBit
+// once a sweep has turned the coarse clock's stamp into a bound it may count
+// from.
+const (
+	phaseBits  = 3
+	settledBit = 4
+	stateBits  = phaseBits | settledBit
+)
 
-func unpack(s int64) (Phase, int64) { return Phase(s & 3), s &^ 3 }
+// pack puts a phase and the time it began into a conn's state, not settled,
+// in one word so that the watchdog never sees one without the other.
+func pack(p Phase, since int64) int64 { return since&^stateBits | int64(p) }
+
+// unpack takes a conn's state apart.
+func unpack(s int64) (p Phase, since int64, settled bool) {
+	return Phase(s & phaseBits), s &^ stateBits, s&settledBit != 0
+}
 
 type listener struct {
 	net.Listener
@@ -198,7 +231,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	c := &conn{Conn: nc, w: l.w}
-	c.state.Store(pack(Header, time.Now().UnixNano()))
+	c.state.Store(pack(Header, time.Now().UnixNano()) | settledBit) // the accept's own time: exact
 	l.w.watch(c)
 	return c, nil
 }
@@ -208,7 +241,7 @@ func (l *listener) Accept() (net.Conn, error) {
 type conn struct {
 	net.Conn
 	w     *Watchdog
-	state atomic.Int64 // pack(phase, since)
+	state atomic.Int64 // pack(phase, since), settledBit once a sweep settled it
 
 	deadlineMu sync.Mutex
 	readDL     atomic.Bool // a read deadline is set
@@ -222,7 +255,7 @@ func (c *conn) enter(p Phase) { c.state.Store(pack(p, c.w.now.Load())) }
 func (c *conn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
-		if p, _ := unpack(c.state.Load()); p == Idle {
+		if p, _, _ := unpack(c.state.Load()); p == Idle {
 			c.enter(Header)
 		}
 	}

@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// serve runs handler on a loopback listener watched by a guard of t, and
-// returns its address and what the guard closed.
+// serve runs handler on a loopback listener watched by a watchdog of to, and
+// returns its address and what the watchdog closed.
 func serve(tb testing.TB, to Timeouts, handler http.Handler) (string, *Watchdog, *closedLog) {
 	tb.Helper()
 	closed := &closedLog{}
@@ -98,8 +98,8 @@ func get(t *testing.T, c net.Conn, br *bufio.Reader) {
 func TestAHeaderSentByteByByteIsCutOff(t *testing.T) {
 	const limit = 300 * time.Millisecond
 	addr, wd, closed := serve(t, Timeouts{Header: limit, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
+	start := time.Now() // before the dial: surely before the server's accept
 	c := dial(t, addr)
-	start := time.Now()
 	// A slowloris: every byte well within any per-read timeout, the header
 	// never finished.
 	stop := make(chan struct{})
@@ -131,8 +131,9 @@ func TestAHeaderSentByteByByteIsCutOff(t *testing.T) {
 func TestANewConnectionThatSendsNothingIsCutOff(t *testing.T) {
 	const limit = 200 * time.Millisecond
 	addr, _, closed := serve(t, Timeouts{Header: limit, Idle: time.Minute, Answer: time.Minute}, http.HandlerFunc(ok))
+	start := time.Now() // before the dial: surely before the server's accept
 	c := dial(t, addr)
-	if took := waitClosed(t, c, time.Now(), 10*time.Second); took < limit {
+	if took := waitClosed(t, c, start, 10*time.Second); took < limit {
 		t.Fatalf("closed after %s, before the header timeout %s", took, limit)
 	}
 	if got := closed.get(); len(got) != 1 || got[0] != Header {
@@ -182,7 +183,7 @@ func TestAClientThatStopsReadingIsCutOff(t *testing.T) {
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	// The client reads nothing; the handler's writes block until the guard
+	// The client reads nothing; the handler's writes block until the watchdog
 	// closes the connection.
 	select {
 	case err := <-wrote:
@@ -322,5 +323,37 @@ func TestClearingADeadlineThatIsNotSetCostsNothing(t *testing.T) {
 	_ = c.SetReadDeadline(time.Time{})
 	if cc.reads != 4 || cc.writes != 2 {
 		t.Fatalf("%d read and %d write deadline changes, want 4 and 2", cc.reads, cc.writes)
+	}
+}
+
+// TestLateTicksCloseNothingEarly drives the sweeps by hand: the coarse clock
+// lags (its ticks came late), a connection goes idle meanwhile and is stamped
+// with the stale value; it must keep its whole idle time, counted from the
+// sweep that followed its stamp.
+func TestLateTicksCloseNothingEarly(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	var closed closedLog
+	wd := New(Config{Timeouts: Timeouts{Header: time.Minute, Idle: idle, Answer: time.Minute}, Expired: closed.add})
+	t0 := time.Unix(1_000_000, 0)
+	wd.sweep(t0)
+	cc, sc := net.Pipe()
+	defer cc.Close()
+	c := &conn{Conn: sc, w: wd}
+	wd.watch(c)
+	c.enter(Idle) // really at t0 + 300ms, but the clock still says t0
+	wd.sweep(t0.Add(350 * time.Millisecond))
+	if n := wd.Len(); n != 1 {
+		t.Fatalf("closed 50ms into a 100ms idle wait (the stamp lagged by 300ms): %d watched, closed %v", n, closed.get())
+	}
+	wd.sweep(t0.Add(440 * time.Millisecond))
+	if n := wd.Len(); n != 1 {
+		t.Fatalf("closed at most 90ms into a 100ms idle wait: %d watched", n)
+	}
+	wd.sweep(t0.Add(460 * time.Millisecond))
+	if n := wd.Len(); n != 0 {
+		t.Fatalf("not closed 110ms after the sweep that followed its stamp: %d watched", n)
+	}
+	if got := closed.get(); len(got) != 1 || got[0] != Idle {
+		t.Fatalf("closed for %v, want [idle]", got)
 	}
 }
