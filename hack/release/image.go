@@ -109,6 +109,7 @@ func imageCommand(ctx context.Context, o imageOptions, stdout, stderr io.Writer)
 	}
 	binaries := filepath.Join(o.out, "binaries")
 	var idx v1.ImageIndex = empty.Index
+	digests := map[platform]v1.Hash{}
 	for _, p := range platforms {
 		fmt.Fprintf(stderr, "release: building the %s binary (version %s)\n", p, version)
 		bin, err := buildBinary(ctx, o.root, binaries, p, version)
@@ -122,6 +123,9 @@ func imageCommand(ctx context.Context, o imageOptions, stdout, stderr io.Writer)
 		size, err := imageSize(img)
 		if err != nil {
 			return err
+		}
+		if digests[p], err = img.Digest(); err != nil {
+			return fmt.Errorf("digest of the %s image: %w", p, err)
 		}
 		fmt.Fprintf(stdout, "%s\t%d bytes compressed\n", p, size)
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
@@ -150,6 +154,11 @@ func imageCommand(ctx context.Context, o imageOptions, stdout, stderr io.Writer)
 	pinned := ref.Context().Digest(d.String()).String()
 	if err := writeRef(o.out, "image.ref", pinned); err != nil {
 		return err
+	}
+	for p, pd := range digests {
+		if err := writeRef(o.out, "image-"+p.os+"-"+p.arch+".ref", ref.Context().Digest(pd.String()).String()); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "pushed\t%s\t%s\n", ref, pinned)
 	return nil

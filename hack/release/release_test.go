@@ -161,6 +161,12 @@ func TestImagePushPull(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(out, "image.ref")); err != nil || string(b) != repo+"@"+pushed.String()+"\n" {
 		t.Errorf("image.ref = %q (%v), want %s@%s", b, err, repo, pushed)
 	}
+	for _, m := range im.Manifests {
+		name := "image-" + m.Platform.OS + "-" + m.Platform.Architecture + ".ref"
+		if b, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(b) != repo+"@"+m.Digest.String()+"\n" {
+			t.Errorf("%s = %q (%v), want %s@%s", name, b, err, repo, m.Digest)
+		}
+	}
 
 	for _, m := range im.Manifests {
 		p := m.Platform.OS + "/" + m.Platform.Architecture

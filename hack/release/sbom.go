@@ -10,17 +10,23 @@ import (
 	"strings"
 )
 
-// sbomFiles are the release's two CycloneDX SBOMs under out for version:
-// the image's binary (the modules linked into it, from its main package's
-// imports) and the module graph (every module the repository requires,
-// the tools, the e2e and the kind tooling included).
-func sbomFiles(out, version string) (binary, modules string) {
-	base := filepath.Join(out, "restaurants-"+version)
-	return base + ".cdx.json", base + ".modules.cdx.json"
+// sbomFile is the CycloneDX SBOM under out of the binary for p: the
+// modules linked into it, read from its build information.
+func sbomFile(out, version string, p platform) string {
+	return filepath.Join(out, "restaurants-"+version+"-"+p.os+"-"+p.arch+".cdx.json")
 }
 
-// sbomCommand writes both SBOMs with cyclonedx-gomod, the tool pinned in
-// go.mod (go tool cyclonedx-gomod).
+// modulesSBOMFile is the CycloneDX SBOM under out of the module graph: every
+// module the repository requires, the tools, the e2e and the kind tooling
+// included.
+func modulesSBOMFile(out, version string) string {
+	return filepath.Join(out, "restaurants-"+version+".modules.cdx.json")
+}
+
+// sbomCommand writes the SBOMs with cyclonedx-gomod, the tool pinned in
+// go.mod (go tool cyclonedx-gomod): one per platform's binary (built as the
+// image's, so from the build cache after release image) and one of the
+// module graph.
 func sbomCommand(ctx context.Context, root, out string, stdout io.Writer) error {
 	version, err := chartVersion(root)
 	if err != nil {
@@ -37,22 +43,28 @@ func sbomCommand(ctx context.Context, root, out string, stdout io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("release output: %w", err)
 	}
-	binary, modules := sbomFiles(outAbs, version)
+	for _, p := range platforms {
+		bin, err := buildBinary(ctx, abs, filepath.Join(outAbs, "binaries"), p, version)
+		if err != nil {
+			return err
+		}
+		file := sbomFile(outAbs, version, p)
+		if err := goCommand(ctx, abs, nil, "tool", "cyclonedx-gomod", "bin", "-json", "-version", "v"+version, "-output", file, bin); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "sbom\t%s\n", file)
+	}
 	// The module graph's SBOM hashes every module's files, so each must be
-	// in the module cache, not only those a build needs.
+	// in the module cache, not only those a build needs; it reads the main
+	// module's version from the git checkout.
 	if err := goCommand(ctx, abs, nil, "mod", "download"); err != nil {
 		return err
 	}
-	// The binary's modules for linux/amd64; arm64's are the same (no
-	// package of the relay is built per architecture).
-	if err := goCommand(ctx, abs, []string{"GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"},
-		"tool", "cyclonedx-gomod", "app", "-json", "-main", mainPackage, "-output", binary, abs); err != nil {
-		return err
-	}
+	modules := modulesSBOMFile(outAbs, version)
 	if err := goCommand(ctx, abs, nil, "tool", "cyclonedx-gomod", "mod", "-json", "-output", modules, abs); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sbom\t%s\nsbom\t%s\n", binary, modules)
+	fmt.Fprintf(stdout, "sbom\t%s\n", modules)
 	return nil
 }
 

@@ -36,19 +36,21 @@ func TestSBOM(t *testing.T) {
 	if err := sbomCommand(ctx, repoRoot, out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	binary, modules := sbomFiles(out, version)
 	relay := []string{"github.com/gorilla/mux", "github.com/allegro/bigcache/v3"}
 	cluster := []string{"k8s.io/client-go", "sigs.k8s.io/kind"}
-
-	bin := readBOM(t, binary)
-	for _, m := range relay {
-		checkComponent(t, binary, bin, m, goModVersion(ctx, t, m))
-	}
-	for _, m := range cluster {
-		if _, ok := bin[m]; ok {
-			t.Errorf("%s lists %s, which the binary does not link", binary, m)
+	for _, p := range platforms {
+		binary := sbomFile(out, version, p)
+		bin := readBOM(t, binary)
+		for _, m := range relay {
+			checkComponent(t, binary, bin, m, goModVersion(ctx, t, m))
+		}
+		for _, m := range cluster {
+			if _, ok := bin[m]; ok {
+				t.Errorf("%s lists %s, which the binary does not link", binary, m)
+			}
 		}
 	}
+	modules := modulesSBOMFile(out, version)
 	all := readBOM(t, modules)
 	for _, m := range append(relay, cluster...) {
 		checkComponent(t, modules, all, m, goModVersion(ctx, t, m))
