@@ -53,6 +53,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		MaxBody:     int64(cfg.MaxBody),
 		MaxInflight: cfg.UpstreamMaxInflight,
 		UserAgent:   "restaurants/" + version,
+		Wrap:        tracedTransport(cfg.Tracing),
 	})
 	if err != nil {
 		return nil, err
@@ -83,6 +84,8 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 			Timeout:   cfg.SharedCacheTimeout,
 			Observer:  m,
 			Logger:    log,
+
+			Instrument: tracedRedis(cfg.Tracing),
 
 			// a back-off read from the engine is never longer than our own
 			MaxBackoff: cfg.UpstreamBackoffMax,
@@ -117,6 +120,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 			Lease:         cfg.UpstreamTimeout + 2*time.Second,
 			Observer:      m,
 			Logger:        log,
+			Tracer:        cacheTracer(cfg.Tracing),
 		},
 		Metrics:      m,
 		ForwardQuery: cfg.ForwardQuery,
@@ -137,7 +141,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		Expired:  func(p connguard.Phase) { m.ConnectionTimedOut(p.String()) },
 	})
 	a.main = &http.Server{
-		Handler:        relay.NewRouter(a.relay, relay.WithCORS(cors)),
+		Handler:        tracedHandler(relay.NewRouter(a.relay, relay.WithCORS(cors)), cfg.Tracing),
 		ConnState:      a.watchdog.ConnState,
 		MaxHeaderBytes: 16 << 10,
 		ErrorLog:       errLog,

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/scilifelab/restaurants/internal/connguard"
 	"github.com/scilifelab/restaurants/internal/envflag"
 	"github.com/scilifelab/restaurants/internal/relay"
@@ -58,6 +60,10 @@ type Config struct {
 	// ClientTimeouts bound the phases of client connections; a zero field
 	// takes its default (see clientTimeouts). No flag sets them.
 	ClientTimeouts connguard.Timeouts
+	// Tracing makes the relay's spans (package tracing sets it up from the
+	// OTEL_* environment); nil turns tracing off: no instrumentation at
+	// all. No flag sets it.
+	Tracing trace.TracerProvider
 
 	// AdminToken opens pprof and the purge API beyond loopback peers.
 	AdminToken     string

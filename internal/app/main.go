@@ -7,10 +7,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scilifelab/restaurants/internal/sharedcache"
+	"github.com/scilifelab/restaurants/internal/tracing"
 )
 
 // Main is the relay's command line: it reads the settings from args (without
@@ -43,6 +45,25 @@ func Main(ctx context.Context, version string, args []string, stdout, stderr io.
 	if !mem.Fits {
 		log.Warn("the cache and the upstream bodies in flight do not fit the container's memory limit; lower --cache-max-mb or raise the limit",
 			"need_bytes", MemoryLimit(cfg), "container_limit_bytes", mem.Container)
+	}
+
+	// Tracing from the standard OTEL_* environment, off without an OTLP
+	// endpoint; its buffered spans are flushed on the way out.
+	tr, err := tracing.FromEnv(ctx, version, lookup)
+	if err != nil {
+		fmt.Fprintln(stderr, "restaurants:", err)
+		return 2
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tr.Shutdown(flushCtx); err != nil {
+			log.Warn("traces not flushed", "err", err)
+		}
+	}()
+	if tr.On() {
+		cfg.Tracing = tr.Provider
+		log.Info("tracing on", "protocol", tr.Protocol)
 	}
 
 	a, err := New(ctx, cfg, version, log)

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/allegro/bigcache/v3"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/upstream"
@@ -55,6 +57,10 @@ type Config struct {
 	Now func() time.Time
 	// Logger reports failing keys, once per change of their state; nil discards.
 	Logger *slog.Logger
+	// Tracer makes the spans of fetches, refreshes and waits (see
+	// SpanFetch); nil makes none, and a fetch then carries nothing of the
+	// request that started it.
+	Tracer trace.Tracer
 }
 
 // DecisionObserver is told what the cache decides beside the answers it
@@ -149,6 +155,7 @@ type Cache struct {
 	obs     DecisionObserver
 	now     func() time.Time
 	log     *slog.Logger
+	tracer  trace.Tracer // nil: no spans
 	// maxStored is the largest stored entry, key and store overhead
 	// included, that a shard is sure to take: half of it.
 	maxStored int
@@ -201,6 +208,7 @@ func New(ctx context.Context, cfg Config, fetch Fetcher) (*Cache, error) {
 		guard: g, backoff: cfg.Backoff, shared: cfg.Shared, lease: cfg.Lease, obs: obs, now: now, log: log,
 		maxStored: maxStored,
 		keys:      make(map[string]*keyState),
+		tracer:    tracerOf(cfg),
 	}
 	if c.shared != nil {
 		c.shared.OnPurge(c.dropPurged)
@@ -251,7 +259,7 @@ func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
 			return Result{Entry: e, State: Hit, At: now}, nil
 		}
 		if now.Before(e.RevalidateUntil) {
-			fresh, why := c.refresh(key, t, e, now)
+			fresh, why := c.refresh(ctx, key, t, e, now)
 			switch {
 			case fresh != nil: // stored by a refresh that ended just before
 				return Result{Entry: fresh, State: Hit, At: now}, nil
@@ -261,13 +269,22 @@ func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
 			return Result{Entry: e, State: Revalidating, At: now}, nil
 		}
 	}
-	f, stored, leader, err := c.join(key, t, e, now)
+	f, stored, leader, err := c.join(ctx, key, t, e, now)
 	if err != nil {
 		return c.standIn(e, err)
 	}
 	if stored != nil { // by a fetch that ended just before
 		return Result{Entry: stored, State: Hit, At: now}, nil
 	}
+	if !leader && c.tracer != nil {
+		return c.awaitTraced(ctx, key, e, f)
+	}
+	return c.await(ctx, e, f, leader)
+}
+
+// await waits for the flight f of a key whose entry is e (or nil) and
+// answers with its outcome; leader tells whether this caller started it.
+func (c *Cache) await(ctx context.Context, e *Entry, f *flight, leader bool) (Result, error) {
 	select {
 	case <-f.done:
 		if f.err != nil {
@@ -281,6 +298,19 @@ func (c *Cache) Get(ctx context.Context, t upstream.Target) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("waiting for the upstream: %w", ctx.Err())
 	}
+}
+
+// awaitTraced is await for a caller who joined another's flight, in a
+// SpanWait linked to the flight's span.
+func (c *Cache) awaitTraced(ctx context.Context, key string, e *Entry, f *flight) (Result, error) {
+	span := c.waitSpan(ctx, key, f)
+	defer span.End()
+	res, err := c.await(ctx, e, f, false)
+	span.SetAttributes(AttrState.String(res.State.String()))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return res, err
 }
 
 // standIn answers with the stale copy e when it may stand in for the
@@ -323,7 +353,9 @@ func (c *Cache) Warm(t upstream.Target, ahead time.Duration) bool {
 		return false
 	}
 	f := c.startLocked(key, ks)
-	go c.run(key, t, f, e, true)
+	fctx, span := c.flightSpan(context.Background(), SpanWarm, key, true)
+	f.span = span.SpanContext()
+	go c.run(fctx, span, key, t, f, e, true)
 	return true
 }
 

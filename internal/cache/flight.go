@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/upstream"
 )
@@ -40,6 +42,9 @@ type flight struct {
 	state  State // for the caller who started it
 	stored bool
 	err    error
+	// span is the fetch's span, for the waiters' links; zero without
+	// tracing.
+	span trace.SpanContext
 }
 
 // refresh starts one background fetch of key, whose entry have is stale,
@@ -47,8 +52,9 @@ type flight struct {
 // call. It returns why the entry is stale on error rather than
 // revalidating: the key's last failure or refusal. have was read before
 // c.mu was taken, so a refresh may have stored a newer entry since: that
-// fresh entry is returned instead, and no fetch starts.
-func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Time) (fresh *Entry, lastErr error) {
+// fresh entry is returned instead, and no fetch starts. The refresh's span
+// is linked to ctx's.
+func (c *Cache) refresh(ctx context.Context, key string, t upstream.Target, have *Entry, now time.Time) (fresh *Entry, lastErr error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ks := c.keys[key]
@@ -62,7 +68,9 @@ func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Tim
 		return e, nil
 	}
 	f := c.startLocked(key, ks)
-	go c.run(key, t, f, have, true)
+	fctx, span := c.flightSpan(ctx, SpanRefresh, key, true)
+	f.span = span.SpanContext()
+	go c.run(fctx, span, key, t, f, have, true)
 	return nil, lastErr
 }
 
@@ -70,8 +78,9 @@ func (c *Cache) refresh(key string, t upstream.Target, have *Entry, now time.Tim
 // whether this caller started it. have is the key's entry, past its
 // windows of serving stale without a fetch, or nil. Instead of a flight it
 // returns the fresh entry that a fetch ending just before has stored. A key
-// that waits after a failure is refused (a *guard.Refusal).
-func (c *Cache) join(key string, t upstream.Target, have *Entry, now time.Time) (f *flight, stored *Entry, leader bool, err error) {
+// that waits after a failure is refused (a *guard.Refusal). The fetch
+// carries ctx's trace, not its cancellation.
+func (c *Cache) join(ctx context.Context, key string, t upstream.Target, have *Entry, now time.Time) (f *flight, stored *Entry, leader bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ks := c.keys[key]
@@ -93,7 +102,9 @@ func (c *Cache) join(key string, t upstream.Target, have *Entry, now time.Time) 
 		return nil, nil, false, &guard.Refusal{Reason: guard.Failing, RetryAfter: wait, Cause: ks.lastErr}
 	}
 	f = c.startLocked(key, ks)
-	go c.run(key, t, f, have, have != nil && have.Status == http.StatusOK)
+	fctx, span := c.flightSpan(ctx, SpanFetch, key, false)
+	f.span = span.SpanContext()
+	go c.run(fctx, span, key, t, f, have, have != nil && have.Status == http.StatusOK)
 	return f, nil, true, nil
 }
 
@@ -127,19 +138,20 @@ type loaded struct {
 // have is the key's entry in this process, or nil; popular tells whether
 // the key was asked for before (a refresh), which admits its answer to the
 // hot set at once. A panic on the way fails the flight's waiters instead of
-// the process.
-func (c *Cache) run(key string, t upstream.Target, f *flight, have *Entry, popular bool) {
-	l, putOff := c.load(key, t, have, popular)
+// the process. ctx carries the flight's span, which run ends.
+func (c *Cache) run(ctx context.Context, span trace.Span, key string, t upstream.Target, f *flight, have *Entry, popular bool) {
+	l, putOff := c.load(ctx, key, t, have, popular)
 	f.entry, f.state, f.stored, f.err = l.entry, l.state, l.stored, l.err
 	c.settle(key, f, have, l, putOff)
 	if l.refresh {
-		c.refresh(key, t, l.entry, c.now())
+		c.refresh(ctx, key, t, l.entry, c.now())
 	}
+	endFlight(span, l)
 }
 
 // load fetches key through the shared tier or alone, and reports whether a
 // refresh was put off.
-func (c *Cache) load(key string, t upstream.Target, have *Entry, popular bool) (l loaded, putOff bool) {
+func (c *Cache) load(ctx context.Context, key string, t upstream.Target, have *Entry, popular bool) (l loaded, putOff bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			l, putOff = loaded{err: c.panicked(key, r)}, false
@@ -149,7 +161,7 @@ func (c *Cache) load(key string, t upstream.Target, have *Entry, popular bool) (
 	if have != nil && have.Status == http.StatusOK {
 		kind = guard.Refresh
 	}
-	l, use := c.loadShared(key, t, have, kind, popular)
+	l, use := c.loadShared(ctx, key, t, have, kind, popular)
 	// One failed tier operation (a timeout on a busy engine) while a stale
 	// copy stands in (a refresh) puts the refresh off rather than calling
 	// the upstream beside the cluster; a second one in a row fetches alone.
@@ -160,7 +172,7 @@ func (c *Cache) load(key string, t upstream.Target, have *Entry, popular bool) (
 	case putOff:
 		l = loaded{entry: have, state: Revalidating}
 	case use != sharedUsed:
-		l = c.loadLocal(key, t, have, kind, popular)
+		l = c.loadLocal(ctx, key, t, have, kind, popular)
 	}
 	return l, putOff
 }
@@ -231,11 +243,12 @@ func (c *Cache) settle(key string, f *flight, have *Entry, l loaded, putOff bool
 
 // loadLocal fetches t from the upstream, as the guard allows, revalidating
 // have when it can, and stores the answer.
-func (c *Cache) loadLocal(key string, t upstream.Target, have *Entry, kind guard.Kind, popular bool) loaded {
+func (c *Cache) loadLocal(ctx context.Context, key string, t upstream.Target, have *Entry, kind guard.Kind, popular bool) loaded {
 	if err := c.admit(kind); err != nil {
+		refused(ctx, err)
 		return loaded{err: err}
 	}
-	e, state, err := c.call(key, t, have)
+	e, state, err := c.call(ctx, key, t, have)
 	if err != nil {
 		c.pauseOn(err)
 		return loaded{err: err}
@@ -246,7 +259,7 @@ func (c *Cache) loadLocal(key string, t upstream.Target, have *Entry, kind guard
 // call makes one upstream call for t, conditional when have holds a
 // validator, and returns the answer's entry: a Miss, or have renewed by a
 // 304 (Revalidated). A panic in the fetch or its processing is an error.
-func (c *Cache) call(key string, t upstream.Target, have *Entry) (e *Entry, state State, err error) {
+func (c *Cache) call(ctx context.Context, key string, t upstream.Target, have *Entry) (e *Entry, state State, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			e, err = nil, c.panicked(key, r)
@@ -259,7 +272,9 @@ func (c *Cache) call(key string, t upstream.Target, have *Entry) (e *Entry, stat
 	// The call's times on the cache's own clock: the request_time and
 	// response_time of RFC 9111 section 4.2.3.
 	sent := c.now()
-	resp, err := c.fetch(context.Background(), t, v)
+	ctx, span := c.upstreamSpan(ctx, v != (upstream.Validators{}))
+	resp, err := c.fetch(ctx, t, v)
+	endUpstream(span, resp, err)
 	if err != nil {
 		return nil, None, err
 	}

@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/sharedcache"
 	"github.com/scilifelab/restaurants/internal/upstream"
@@ -67,7 +70,7 @@ const tierRetry = time.Second
 // this process lacks is taken at once, and refreshed after. The use says
 // whether the tier answered, is off (or down), or failed this time: then
 // the process fetches on its own, or puts a refresh off (see load).
-func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guard.Kind, popular bool) (l loaded, use sharedUse) {
+func (c *Cache) loadShared(ctx context.Context, key string, t upstream.Target, have *Entry, kind guard.Kind, popular bool) (l loaded, use sharedUse) {
 	sh := c.shared
 	if sh == nil || !sh.Available() {
 		return loaded{}, sharedOff
@@ -75,13 +78,14 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 	// A pause this relay learned itself holds, whatever the tier says.
 	if err := c.guard.Check(); err != nil {
 		c.obs.Skipped(guard.RateLimited)
+		refused(ctx, err)
 		return loaded{err: err}, sharedUsed
 	}
-	ctx := context.Background()
 	waited := false
 	for range sharedRounds {
 		s, found, err := sh.Get(ctx, key)
 		if err != nil {
+			event(ctx, EventSharedFailed, attribute.String("error", err.Error()))
 			return loaded{}, sharedFailed
 		}
 		if found {
@@ -89,12 +93,14 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 			now := c.now()
 			switch {
 			case now.Before(e.FreshUntil):
+				event(ctx, EventSharedHit)
 				stored := c.put(key, e, popular)
 				if waited {
 					return loaded{entry: e, state: Coalesced, stored: stored}, sharedUsed
 				}
 				return loaded{entry: e, state: SharedHit, stored: stored}, sharedUsed
 			case now.Before(e.RevalidateUntil) && (have == nil || e.Stored.After(have.Stored)):
+				event(ctx, EventSharedStale)
 				c.put(key, e, popular)
 				if have == nil {
 					// Nothing here to serve: serve the cluster's stale copy at
@@ -117,23 +123,32 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 		cl, err := sh.Claim(ctx, key, sharedcache.ClaimRequest{Have: haveAt, Kind: kind, Lease: c.lease})
 		if err != nil {
 			cancel()
+			event(ctx, EventSharedFailed, attribute.String("error", err.Error()))
 			return loaded{}, sharedFailed
 		}
+		event(ctx, EventClaim, AttrGrant.String(cl.Grant.String()), attribute.Int64("shared.wait_ms", cl.Wait.Milliseconds()))
 		switch cl.Grant {
 		case sharedcache.Granted:
 			cancel()
-			return c.fetchForCluster(key, t, cl, have, popular), sharedUsed
+			return c.fetchForCluster(ctx, key, t, cl, have, popular), sharedUsed
 		case sharedcache.Fresher:
 			cancel()
 		case sharedcache.Held:
+			span := c.sharedWaitSpan(ctx)
 			timer := time.NewTimer(cl.Wait + 100*time.Millisecond)
+			woken := false
 			select {
 			case <-done:
+				woken = true
 			case <-timer.C:
 			}
 			timer.Stop()
 			cancel()
 			waited = true
+			if span != nil {
+				span.SetAttributes(attribute.Bool("shared.woken", woken))
+				span.End()
+			}
 		case sharedcache.Paused:
 			cancel()
 			c.guard.RateLimited(cl.Wait)
@@ -157,9 +172,8 @@ func (c *Cache) loadShared(key string, t upstream.Target, have *Entry, kind guar
 // when it can, stores the answer (or have renewed by a 304) in both tiers
 // and wakes the relays waiting for it; a failure is left in the shared tier
 // (a pause, the key's back-off) for the whole cluster.
-func (c *Cache) fetchForCluster(key string, t upstream.Target, cl sharedcache.Claim, have *Entry, popular bool) loaded {
-	ctx := context.Background()
-	e, state, err := c.call(key, t, have)
+func (c *Cache) fetchForCluster(ctx context.Context, key string, t upstream.Target, cl sharedcache.Claim, have *Entry, popular bool) loaded {
+	e, state, err := c.call(ctx, key, t, have)
 	if err != nil {
 		f := sharedcache.Failure{Pause: c.pauseOn(err)}
 		var ue *upstream.Error
@@ -181,4 +195,14 @@ func (c *Cache) fetchForCluster(key string, t upstream.Target, cl sharedcache.Cl
 		Status: e.Status, Body: e.Body, At: e.Stored, FreshUntil: e.FreshUntil, Header: e.Header(),
 	}, life)
 	return loaded{entry: e, state: state, stored: stored}
+}
+
+// sharedWaitSpan starts the span of a wait for another relay's lease, a
+// child of ctx's; nil without tracing.
+func (c *Cache) sharedWaitSpan(ctx context.Context) trace.Span {
+	if c.tracer == nil {
+		return nil
+	}
+	_, span := c.tracer.Start(ctx, SpanSharedWait)
+	return span
 }

@@ -11,6 +11,10 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/scilifelab/restaurants/internal/cache"
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
@@ -46,6 +50,7 @@ type Relay struct {
 	now          func() time.Time
 	forwardQuery bool
 	hdr          headers
+	traced       bool // the cache has a tracer: requests' spans get the cache's attributes
 }
 
 // New creates a Relay and its cache. Cancelling ctx stops the cache's
@@ -58,6 +63,7 @@ func New(ctx context.Context, cfg Config) (*Relay, error) {
 		log:          cfg.Cache.Logger,
 		now:          cfg.Cache.Now,
 		forwardQuery: cfg.ForwardQuery,
+		traced:       cfg.Cache.Tracer != nil,
 	}
 	if r.process == nil {
 		r.process = process.ValidJSON
@@ -104,6 +110,9 @@ func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	res, err := r.cache.Get(req.Context(), t)
+	if r.traced {
+		annotate(req.Context(), t, res, err)
+	}
 	if err != nil {
 		r.fail(w, req, err)
 		return
@@ -250,5 +259,24 @@ func failure(err error) (int, string) {
 			return http.StatusBadGateway, "upstream answered " + strconv.Itoa(ue.Status)
 		}
 		return http.StatusBadGateway, "upstream failed"
+	}
+}
+
+// annotate tells the request's span (the server's, from otelhttp) how the
+// cache answered: its state and key, and the error when it could not.
+func annotate(ctx context.Context, t upstream.Target, res cache.Result, err error) {
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	state := res.State
+	if err != nil {
+		state = cache.None
+	}
+	span.SetAttributes(cache.AttrKey.String(t.Key()), cache.AttrState.String(state.String()))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	} else if res.Err != nil {
+		span.SetAttributes(attribute.String("cache.stale_because", res.Err.Error()))
 	}
 }

@@ -65,6 +65,9 @@ type Config struct {
 	// Logger reports the engine going down and coming back, once per change;
 	// nil discards.
 	Logger *slog.Logger
+	// Instrument, when set, is given the engine's client before its first
+	// use, to add hooks (tracing).
+	Instrument func(*redis.Client) error
 }
 
 // TierObserver is told what the tier does, for the relay's metrics.
@@ -266,6 +269,12 @@ func Open(ctx context.Context, cfg Config, budget Budget) (*Tier, error) {
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Instrument != nil {
+		if err := cfg.Instrument(t.client); err != nil {
+			_ = t.client.Close()
+			return nil, fmt.Errorf("instrumenting the shared cache client: %w", err)
+		}
 	}
 	t.log = t.log.With("shared_cache", t.addr)
 	ctx, t.stop = context.WithCancel(ctx)

@@ -26,6 +26,8 @@ type Config struct {
 	MaxInflight int
 	// Transport carries the calls; nil means a tuned clone of http.DefaultTransport.
 	Transport http.RoundTripper
+	// Wrap, when set, wraps the transport (tracing's instrumentation).
+	Wrap func(http.RoundTripper) http.RoundTripper
 	// UserAgent is sent with every call.
 	UserAgent string
 	// Now is the clock; nil means time.Now.
@@ -87,6 +89,9 @@ func New(cfg Config) (*Client, error) {
 		t.MaxConnsPerHost = cfg.MaxInflight
 		t.ResponseHeaderTimeout = cfg.Timeout
 		tr = t
+	}
+	if cfg.Wrap != nil {
+		tr = cfg.Wrap(tr)
 	}
 	now := cfg.Now
 	if now == nil {
