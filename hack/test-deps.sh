@@ -9,6 +9,7 @@
 #                  itself for the dashboard and alert queries
 #   chromium       headless, for what a browser must see (CORS, reports)
 #   nginx-light    the benchmark's reference proxy cache (nginx -t in tests)
+#   ShellCheck     the workflows' run: scripts, through actionlint (make lint-workflows)
 #
 # Packages are installed with --no-install-recommends, and no service is
 # started by their install scripts (the tests start their own servers on
