@@ -24,6 +24,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/scilifelab/restaurants/internal/testkit/tooltest"
 )
 
 // repoRoot is the repository's root, seen from this package's directory.
@@ -89,6 +91,7 @@ func TestChartVersionRefusesDisagreement(t *testing.T) {
 // platform, the entrypoint, the user, the labels, the layout, and the
 // binary's own --version.
 func TestImagePushPull(t *testing.T) {
+	tooltest.Long(t, "builds the image for every platform and pushes it to a registry")
 	ctx := testContext(t, 8*time.Minute)
 	version, err := chartVersion(repoRoot)
 	if err != nil {

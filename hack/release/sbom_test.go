@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/testkit/tooltest"
 )
 
 // cdxBOM is the part of a CycloneDX document the test reads.
@@ -26,6 +28,7 @@ type cdxBOM struct {
 // relay's own in the binary's SBOM, and the cluster tooling's in the
 // module graph's, where the binary's SBOM must not claim them.
 func TestSBOM(t *testing.T) {
+	tooltest.Long(t, "builds the binary and reads the module graph")
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	version, err := chartVersion(repoRoot)
