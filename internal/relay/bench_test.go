@@ -1,10 +1,15 @@
 package relay
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // discard is a ResponseWriter that keeps nothing, so that a benchmark
@@ -33,6 +38,43 @@ func BenchmarkHit(b *testing.B) {
 		if w.code != 200 {
 			b.Fatalf("status %d", w.code)
 		}
+	}
+}
+
+// BenchmarkHitTraced is BenchmarkHit with tracing on, as the relay runs
+// with an OTLP endpoint set: otelhttp's server span around the router, the
+// cache's attributes on it, and a batching processor in front of the SDK's
+// in-memory exporter (emptied as it goes, so memory stays bounded). The
+// difference from BenchmarkHit is the cost of tracing per hit.
+func BenchmarkHitTraced(b *testing.B) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	o := defaults()
+	o.tracer = tp.Tracer("bench")
+	f := newFixture(b, jsonHandler(200, listJSON), o)
+	h := otelhttp.NewHandler(NewRouter(f.relay), "relay", otelhttp.WithTracerProvider(tp))
+	req := httptest.NewRequest(http.MethodGet, "/restaurant/dufva", nil)
+	w := &discard{h: make(http.Header)}
+	h.ServeHTTP(w, req) // the miss that fills the cache
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		clear(w.h)
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+		if n++; n%4096 == 0 {
+			exp.Reset()
+		}
+	}
+	b.StopTimer()
+	if err := tp.ForceFlush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if n > 0 && len(exp.GetSpans()) == 0 && n < 4096 {
+		b.Fatal("no span exported")
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/scilifelab/restaurants/internal/cache"
 	"github.com/scilifelab/restaurants/internal/guard"
 	"github.com/scilifelab/restaurants/internal/metrics"
@@ -42,6 +44,7 @@ type options struct {
 	guard                               guard.Config
 	backoff                             guard.Backoff
 	process                             process.Stage
+	tracer                              trace.Tracer
 }
 
 func defaults() options {
@@ -90,6 +93,7 @@ func newFixture(t testing.TB, h http.HandlerFunc, o options) *fixture {
 			Backoff:       o.backoff,
 			Observer:      f.metrics,
 			Now:           f.clock.Now,
+			Tracer:        o.tracer,
 		},
 		Metrics:      f.metrics,
 		ForwardQuery: o.forwardQuery,
