@@ -1,13 +1,14 @@
 package app
 
 import (
+	"context"
 	"net/http"
-	"strings"
 
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
 
 	"github.com/scilifelab/restaurants/internal/tracing"
 )
@@ -48,28 +49,45 @@ func tracedTransport(tp trace.TracerProvider) func(http.RoundTripper) http.Round
 }
 
 // tracedRedis adds go-redis's tracing hook to the shared tier's client:
-// one span per command the cache sends, without the commands' arguments
-// (keys and signed bodies) and without the tier's own health pings,
-// subscriptions and dials, which belong to no request.
+// one span per command a fetch sends, without the commands' arguments
+// (keys and signed bodies). The tier's own work, which belongs to no
+// request (health pings, the purge subscription, connection handshakes),
+// makes no span: only commands under a span are traced.
 func tracedRedis(tp trace.TracerProvider) func(*redis.Client) error {
 	if tp == nil {
 		return nil
 	}
 	return func(c *redis.Client) error {
 		return redisotel.InstrumentTracing(c,
-			redisotel.WithTracerProvider(tp),
+			redisotel.WithTracerProvider(childrenOnly{tp: tp}),
 			redisotel.WithDBStatement(false),
 			redisotel.WithCallerEnabled(false),
 			redisotel.WithDialFilter(true),
-			redisotel.WithCommandFilter(func(cmd redis.Cmder) bool {
-				switch strings.ToLower(cmd.Name()) {
-				case "ping", "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe":
-					return true
-				}
-				return redisotel.DefaultCommandFilter(cmd)
-			}),
 		)
 	}
+}
+
+// childrenOnly is a TracerProvider whose tracers start spans only under a
+// span: without one they start none.
+type childrenOnly struct {
+	embedded.TracerProvider
+	tp trace.TracerProvider
+}
+
+func (p childrenOnly) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return childrenOnlyTracer{tr: p.tp.Tracer(name, opts...)}
+}
+
+type childrenOnlyTracer struct {
+	embedded.Tracer
+	tr trace.Tracer
+}
+
+func (t childrenOnlyTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, trace.SpanFromContext(ctx) // records nothing
+	}
+	return t.tr.Start(ctx, name, opts...)
 }
 
 // cacheTracer is the tracer of the cache's spans; nil when tp is.

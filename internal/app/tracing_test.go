@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/testkit/redistest"
 )
 
 // tracedUpstream is a stand-in upstream that remembers the traceparent of
@@ -360,4 +361,48 @@ func TestTracingOffAddsNothing(t *testing.T) {
 	if calls := up.calls(); len(calls) != 1 || calls[0] != "" {
 		t.Errorf("upstream got traceparent %q with tracing off, want none", calls)
 	}
+}
+
+func TestTracingSharedTierCommandsAreUnderTheFetch(t *testing.T) {
+	rs := redistest.Start(t)
+	up := newTracedUpstream(t, false)
+	rec, tp := recorder()
+	relay := serveTraced(t, up.URL, tp, "--shared-cache", rs.URL(), "--shared-cache-signing-key", testSigningKey, "--shared-cache-timeout", "1s")
+
+	if code := getWith(t, relay+"/restaurant/dufva"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	time.Sleep(500 * time.Millisecond) // the tier's own pings and subscription meanwhile
+	all := rec.Ended()
+	fetch := one(t, all, cache.SpanFetch)
+	if g := eventGrant(fetch); g != "granted" {
+		t.Errorf("fetch's claim grant %q, want granted:\n%s", g, dump(all))
+	}
+	var under int
+	for _, s := range all {
+		if attr(s, "db.system") == "" && attr(s, "db.system.name") == "" {
+			continue
+		}
+		if s.Parent().SpanID() != fetch.SpanContext().SpanID() {
+			t.Errorf("redis span %s not under the fetch (the tier's own work must make none):\n%s", s.Name(), dump(all))
+			continue
+		}
+		under++
+	}
+	if under < 2 { // at least the read and the claim
+		t.Errorf("%d redis spans under the fetch, want the tier's commands:\n%s", under, dump(all))
+	}
+}
+
+func eventGrant(s sdktrace.ReadOnlySpan) string {
+	for _, e := range s.Events() {
+		if e.Name == cache.EventClaim {
+			for _, a := range e.Attributes {
+				if a.Key == cache.AttrGrant {
+					return a.Value.Emit()
+				}
+			}
+		}
+	}
+	return ""
 }
