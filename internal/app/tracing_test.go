@@ -1,7 +1,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -14,8 +16,11 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/scilifelab/restaurants/internal/cache"
+	"github.com/scilifelab/restaurants/internal/testkit/proctest"
 	"github.com/scilifelab/restaurants/internal/testkit/redistest"
 )
 
@@ -405,4 +410,98 @@ func eventGrant(s sdktrace.ReadOnlySpan) string {
 		}
 	}
 	return ""
+}
+
+func TestMainRefusesAnUnknownOTLPProtocol(t *testing.T) {
+	vars := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}
+	for k, v := range keepGC {
+		vars[k] = v
+	}
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), "test", []string{"--listen", "127.0.0.1:0", "--admin-listen", "localhost:0"}, &stdout, &stderr, env(vars))
+	if code != 2 || !strings.Contains(stderr.String(), "http/json") {
+		t.Errorf("exit %d, stderr %q; want 2 naming the protocol", code, stderr.String())
+	}
+}
+
+// TestMainExportsSpansAndFlushesAtShutdown runs the relay's command line
+// with an OTLP endpoint in the environment: its spans reach an in-process
+// receiver, flushed when it stops.
+func TestMainExportsSpansAndFlushesAtShutdown(t *testing.T) {
+	var mu sync.Mutex
+	var names []string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req coltracepb.ExportTraceServiceRequest
+		if r.URL.Path != "/v1/traces" || proto.Unmarshal(body, &req) != nil {
+			http.Error(w, "want an OTLP export at /v1/traces", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		for _, rs := range req.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				for _, s := range ss.GetSpans() {
+					names = append(names, s.GetName())
+				}
+			}
+		}
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+	up := newTracedUpstream(t, false)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.URL) // the exporter reads the process's environment
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")          // nothing exported before the shutdown's flush
+	vars := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.URL, "RESTAURANTS_UPSTREAM": up.URL + "/api/", "RESTAURANTS_LOG_FORMAT": "json"}
+	for k, v := range keepGC {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr proctest.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, "test", []string{"--listen", "127.0.0.1:0", "--admin-listen", "localhost:0", "--drain-delay", "0s"}, &stdout, &stderr, env(vars))
+	}()
+	var serving struct{ Listen string }
+	for deadline := time.Now().Add(10 * time.Second); serving.Listen == ""; time.Sleep(10 * time.Millisecond) {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(line, `"msg":"serving"`) {
+				_ = json.Unmarshal([]byte(line), &serving)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no serving log line after 10s: %s", stderr.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), `"msg":"tracing on"`) {
+		t.Errorf("no tracing on log line: %s", stderr.String())
+	}
+	if code := getWith(t, "http://"+serving.Listen+"/restaurant/dufva"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("Main = %d, want 0: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Main still running 15s after cancel")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]bool{"GET": false, cache.SpanFetch: false, cache.SpanUpstream: false}
+	for _, n := range names {
+		if _, ok := want[n]; ok {
+			want[n] = true
+		}
+	}
+	for n, seen := range want {
+		if !seen {
+			t.Errorf("span %s not received; got %v", n, names)
+		}
+	}
+	if calls := up.calls(); len(calls) != 1 || calls[0] == "" {
+		t.Errorf("upstream traceparents %q, want one", calls)
+	}
 }
