@@ -1,7 +1,8 @@
 // Package tracing sets up OpenTelemetry tracing from the standard
 // environment variables, and only from them: an OTLP endpoint
 // (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) turns
-// it on; without one it is off, and nothing is started. The exporter speaks
+// it on; without one, or with OTEL_SDK_DISABLED=true, it is off, and
+// nothing is started. The exporter speaks
 // the protocol OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or
 // OTEL_EXPORTER_OTLP_PROTOCOL names (grpc or http/protobuf, the default),
 // and reads its other OTEL_EXPORTER_OTLP_* settings itself (headers,
@@ -17,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
@@ -70,8 +72,11 @@ func Propagator() propagation.TextMapPropagator {
 }
 
 // Enabled reports whether the environment, read through lookup, turns
-// tracing on: an OTLP endpoint is set.
+// tracing on: an OTLP endpoint is set, and OTEL_SDK_DISABLED is not true.
 func Enabled(lookup func(string) (string, bool)) bool {
+	if v, _ := lookup("OTEL_SDK_DISABLED"); strings.EqualFold(v, "true") {
+		return false
+	}
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"} {
 		if v, ok := lookup(name); ok && v != "" {
 			return true

@@ -30,6 +30,7 @@ func TestOffWithoutAnEndpointStartsNothing(t *testing.T) {
 		{},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT": ""},
 		{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_SERVICE_NAME": "x"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_SDK_DISABLED": "true"},
 	} {
 		tr, err := FromEnv(context.Background(), "test", env(vars))
 		if err != nil {
