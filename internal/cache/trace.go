@@ -70,7 +70,7 @@ const (
 	EventSharedFailed = "shared.failed"
 )
 
-// tracer returns cfg's tracer, or nil when there is none.
+// tracerOf returns cfg's tracer, or nil when it makes no spans (none, or the no-op one).
 func tracerOf(cfg Config) trace.Tracer {
 	if cfg.Tracer == nil {
 		return nil
