@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config, version string, log *slog.Logger) (*Ap
 		ErrorLog:       errLog,
 	}
 	a.admin = &http.Server{
-		Handler:           admin.NewHandler(admin.Config{Readiness: &a.readiness, Gatherer: m.Registry, Pprof: cfg.Pprof, Token: cfg.AdminToken}),
+		Handler:           admin.NewHandler(admin.Config{Readiness: &a.readiness, Gatherer: m.Registry, Pprof: cfg.Pprof, Token: cfg.AdminToken, Purger: a.relay.Cache()}),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
