@@ -355,9 +355,10 @@ func (s *chartStages) capacity(ctx context.Context) string {
 // relayTier reads, from every Ready relay's metrics, whether its shared
 // tier is up and how its lookups went.
 type relayTier struct {
-	up      float64
-	lookups map[string]float64 // by result: hit, stale, miss, error
-	errors  float64
+	up       float64
+	lookups  map[string]float64 // by result: hit, stale, miss, error
+	errors   float64
+	requests float64 // requests answered
 }
 
 func (s *chartStages) relayTiers(ctx context.Context) (map[string]relayTier, error) {
@@ -375,9 +376,10 @@ func (s *chartStages) relayTiers(ctx context.Context) (map[string]relayTier, err
 			return nil, fmt.Errorf("relay %s exports no restaurants_shared_cache_up: it runs without the shared tier", p.Name)
 		}
 		out[p.Name] = relayTier{
-			up:      m.Sum("restaurants_shared_cache_up"),
-			lookups: m.ByLabel("restaurants_shared_cache_lookups_total", "result"),
-			errors:  m.Sum("restaurants_shared_cache_errors_total"),
+			up:       m.Sum("restaurants_shared_cache_up"),
+			lookups:  m.ByLabel("restaurants_shared_cache_lookups_total", "result"),
+			errors:   m.Sum("restaurants_shared_cache_errors_total"),
+			requests: m.Sum("restaurants_requests_total"),
 		}
 	}
 	return out, nil
@@ -516,16 +518,27 @@ func (s *chartStages) tierLoss(ctx context.Context) string {
 			job.mark("tier up on every relay")
 		}
 		var hits float64
+		serving := 0
 		for pod, tier := range tiers {
 			prev, ok := atBack[pod]
 			if !ok {
 				return false, "relay " + pod + " appeared after the engine came back", nil
 			}
+			// The load's kept-alive connections are spread over the pods when
+			// the Job starts; a pod that none of them reached answers nothing,
+			// and so has nothing to look up.
+			if tier.requests <= prev.requests {
+				continue
+			}
+			serving++
 			answered := func(l map[string]float64) float64 { return l["hit"] + l["stale"] + l["miss"] }
 			if answered(tier.lookups) <= answered(prev.lookups) {
 				return false, fmt.Sprintf("relay %s: no lookup answered by the new engine yet (%v)", pod, tier.lookups), nil
 			}
 			hits += tier.lookups["hit"] - prev.lookups["hit"]
+		}
+		if serving == 0 {
+			return false, "no relay answered a request since the engine came back", nil
 		}
 		if hits < 1 {
 			return false, "no shared hit since the engine came back", nil
