@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scilifelab/restaurants/internal/sharedcache"
 	"github.com/scilifelab/restaurants/internal/testkit/redistest"
+	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
 // del sends DELETE to the relay's admin listener and returns the status
@@ -43,6 +45,17 @@ func TestPurgeClearsThreeRelaysOnOneTier(t *testing.T) {
 		_, _ = fmt.Fprintf(w, `{"path":%q,"version":%d}`, r.URL.Path, version.Load())
 	})
 	relays := []*peer{startRelay(t, up, rs.URL()), startRelay(t, up, rs.URL()), startRelay(t, up, rs.URL())}
+	// Every relay listens for purges before one is sent: a probe published
+	// on the tier's purge channel (no key's) reaches all three.
+	base, err := upstream.ParseBase(up.srv.URL + "/api/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	purges := "restaurants:" + sharedcache.Namespace(base.String()) + ":purge"
+	waitUntil(t, "three relays listening for purges", 10*time.Second, func() bool {
+		reply, err := rs.Do("PUBLISH", purges, "probe")
+		return err == nil && reply == ":3"
+	})
 	want := func(v int) string { return fmt.Sprintf(`{"path":"/api/restaurant/dufva","version":%d}`, v) }
 	for i, r := range relays {
 		if code, _, body := r.get(t, "/restaurant/dufva"); code != 200 || body != want(1) {

@@ -2,6 +2,7 @@ package sharedcache
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -62,6 +63,25 @@ func openOn(t *testing.T, s *redistest.Server, b Budget, obs TierObserver) *Tier
 func testConfig(s *redistest.Server, obs TierObserver) Config {
 	signer, _ := NewSigner(keyNow, nil)
 	return Config{URL: s.URL(), Namespace: "test", Timeout: time.Second, Observer: obs, Signer: signer}
+}
+
+// waitSubscribed waits until n relays listen on the tier's channels: a
+// probe message (no key's, no purge) is published until n receive it.
+func waitSubscribed(t *testing.T, s *redistest.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, ch := range []string{"restaurants:test:filled", "restaurants:test:purge"} {
+		for {
+			reply, err := s.Do("PUBLISH", ch, "probe")
+			if err == nil && reply == ":"+strconv.Itoa(n) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d relays subscribed to %s within 10 s: PUBLISH answered %q, %v", n, ch, reply, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
 
 func mustClaim(t *testing.T, tier *Tier, key string, r ClaimRequest) Claim {
@@ -196,7 +216,7 @@ func TestStoreAndGetKeepEveryField(t *testing.T) {
 func TestStoreWakesTheWaitersOfOtherRelays(t *testing.T) {
 	s := redistest.Start(t)
 	a, b := openOn(t, s, Budget{}, nil), openOn(t, s, Budget{}, nil)
-	time.Sleep(200 * time.Millisecond) // both subscriptions in place
+	waitSubscribed(t, s, 2)
 	done, cancel := b.Wait("restaurant/a")
 	defer cancel()
 	c := mustClaim(t, a, "restaurant/a", ClaimRequest{Kind: guard.First, Lease: time.Second})
@@ -225,7 +245,7 @@ func TestPurgeReachesEveryRelay(t *testing.T) {
 			dropped[i] = append(dropped[i], key)
 		})
 	}
-	time.Sleep(200 * time.Millisecond) // every subscription in place
+	waitSubscribed(t, s, len(tiers))
 	now := time.Now()
 	for _, key := range []string{"restaurant/a", "restaurant/b"} {
 		c := mustClaim(t, tiers[0], key, ClaimRequest{Kind: guard.First, Lease: time.Second})
