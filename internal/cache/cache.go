@@ -237,9 +237,6 @@ func (c *Cache) Len() int { return c.store.Len() }
 // Bytes is the memory the store has taken for entries.
 func (c *Cache) Bytes() int { return c.store.Capacity() }
 
-// Policy returns the cache's freshness policy.
-func (c *Cache) Policy() Policy { return c.policy }
-
 // Get answers t from the cache. A fresh entry is a Hit. An expired entry
 // that the upstream and the policy let stand in is served at once, and one
 // refresh is started unless one is under way or the key waits after a

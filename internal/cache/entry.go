@@ -100,7 +100,7 @@ func (e *Entry) NoCache() bool { return e.flags&flagNoCache != 0 }
 
 // Header returns the upstream's cache header fields of the answer: its
 // Cache-Control, Expires, Date and validators.
-func (e *Entry) Header() http.Header { return decodeHeader(e.upstream) }
+func (e *Entry) Header() http.Header { return upstream.DecodeHeader(e.upstream) }
 
 // Validators returns what the upstream gave to revalidate the answer.
 func (e *Entry) Validators() upstream.Validators {

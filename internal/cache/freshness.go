@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
 // Policy says how long answers stay fresh and how long they may be served
@@ -237,33 +239,15 @@ func (p Policy) capped(d time.Duration) time.Duration {
 	return d
 }
 
-// encodeHeader keeps the upstream's cache header fields of h as lines of
-// "Name: value", in CacheHeaders order, without Age (an entry's age is in
-// its Stored time).
+// encodeHeader keeps the upstream's cache header fields of h (CacheHeaders)
+// in upstream.EncodeHeader's form, without Age: an entry's age is in its
+// Stored time.
 func encodeHeader(h http.Header) string {
-	var b strings.Builder
-	for _, name := range []string{"Cache-Control", "Expires", "Date", "Etag", "Last-Modified"} {
-		for _, v := range h[name] {
-			if strings.ContainsAny(v, "\r\n") {
-				continue
-			}
-			b.WriteString(name)
-			b.WriteString(": ")
-			b.WriteString(v)
-			b.WriteByte('\n')
+	kept := make(http.Header, 4)
+	for _, name := range upstream.CacheHeaders() {
+		if vs := h[name]; len(vs) > 0 && name != "Age" {
+			kept[name] = vs
 		}
 	}
-	return b.String()
-}
-
-// decodeHeader reads what encodeHeader wrote.
-func decodeHeader(s string) http.Header {
-	h := make(http.Header, 4)
-	for line := range strings.Lines(s) {
-		name, v, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ": ")
-		if ok {
-			h[http.CanonicalHeaderKey(name)] = append(h[http.CanonicalHeaderKey(name)], v)
-		}
-	}
-	return h
+	return upstream.EncodeHeader(kept)
 }

@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +35,7 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 
 	"github.com/scilifelab/restaurants/internal/guard"
+	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
 // Config sets up a Tier.
@@ -456,38 +456,8 @@ func decodeEntry(vals []any) (Stored, bool) {
 	}
 	return Stored{
 		Status: status, Body: []byte(strs[4]), At: time.UnixMilli(at), FreshUntil: time.UnixMilli(fu),
-		Header: decodeHeader(strs[3]),
+		Header: upstream.DecodeHeader(strs[3]),
 	}, true
-}
-
-// encodeHeader writes header fields as "Name: value" lines, names sorted.
-func encodeHeader(h http.Header) string {
-	names := make([]string, 0, len(h))
-	for name := range h {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	var b strings.Builder
-	for _, name := range names {
-		for _, v := range h[name] {
-			if strings.ContainsAny(name+v, "\r\n") {
-				continue
-			}
-			b.WriteString(name + ": " + v + "\n")
-		}
-	}
-	return b.String()
-}
-
-// decodeHeader reads what encodeHeader wrote.
-func decodeHeader(s string) http.Header {
-	h := make(http.Header)
-	for line := range strings.Lines(s) {
-		if name, v, ok := strings.Cut(strings.TrimSuffix(line, "\n"), ": "); ok {
-			h.Add(name, v)
-		}
-	}
-	return h
 }
 
 // claimSource decides, atomically, whether the caller fetches key for the
@@ -610,7 +580,7 @@ func (t *Tier) Store(ctx context.Context, key string, c Claim, s Stored, life ti
 	mine, err := storeScript.Run(ctx, t.client,
 		[]string{t.key("e:", key), t.key("l:", key), t.key("f:", key)},
 		s.Status, s.At.UnixMilli(), s.Body, life.Milliseconds(), c.token, t.channel(), key,
-		s.FreshUntil.UnixMilli(), encodeHeader(s.Header), t.signer.Sign(key, entryWire(s)),
+		s.FreshUntil.UnixMilli(), upstream.EncodeHeader(s.Header), t.signer.Sign(key, entryWire(s)),
 	).Int()
 	if err != nil {
 		t.fail("set", err)

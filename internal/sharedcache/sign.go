@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/scilifelab/restaurants/internal/upstream"
 )
 
 // MinSigningKey is the shortest signing key accepted, in bytes.
@@ -166,7 +168,7 @@ func readSigned(s *Signer, key string, vals []any, now time.Time) (st Stored, pr
 // store script writes them.
 func entryWire(s Stored) []string {
 	return []string{strconv.Itoa(s.Status), strconv.FormatInt(s.At.UnixMilli(), 10),
-		strconv.FormatInt(s.FreshUntil.UnixMilli(), 10), encodeHeader(s.Header), string(s.Body)}
+		strconv.FormatInt(s.FreshUntil.UnixMilli(), 10), upstream.EncodeHeader(s.Header), string(s.Body)}
 }
 
 // rejectLog logs a rejected entry once per change of its key's state
