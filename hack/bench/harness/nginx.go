@@ -19,7 +19,8 @@ import (
 // refreshes in the background while the stale copy is served, and keep-alive
 // connections to the upstream. It keeps answers for the relay's TTLs: the
 // API's own Cache-Control (max-age of hours) and Expires are ignored, as
-// the relay ignores them.
+// the relay beside it ignores them with --fixed-ttl. (The lunch scenario's
+// nginx follows them: lunch_nginx.go.)
 const nginxConfig = `# written by the restaurants benchmark
 daemon off;
 master_process on;
