@@ -48,7 +48,10 @@ func TestUsageErrors(t *testing.T) {
 
 // -replot draws the report of a recorded bench.json again.
 func TestReplot(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(time.Millisecond)
+		_, _ = w.Write([]byte("{}"))
+	}))
 	defer srv.Close()
 	rep, err := loadtest.Run(context.Background(), loadtest.Config{Targets: []loadtest.Target{{URL: srv.URL, Weight: 1}}, Connections: 2, Duration: 1500 * time.Millisecond})
 	if err != nil {

@@ -36,6 +36,7 @@ func shortCtx(t *testing.T) context.Context {
 }
 
 func TestWaitNodesReady(t *testing.T) {
+	t.Parallel()
 	if err := waitNodesReady(shortCtx(t), fake.NewClientset(node("a", corev1.ConditionTrue))); err != nil {
 		t.Errorf("ready node: %v", err)
 	}
@@ -49,6 +50,7 @@ func TestWaitNodesReady(t *testing.T) {
 }
 
 func TestPodsRunning(t *testing.T) {
+	t.Parallel()
 	check := podsRunning("k8s-app=kube-dns")
 	for name, tc := range map[string]struct {
 		objs    []runtime.Object
@@ -79,6 +81,7 @@ func TestPodsRunning(t *testing.T) {
 }
 
 func TestDeploymentAvailable(t *testing.T) {
+	t.Parallel()
 	dep := func(status corev1.ConditionStatus) *appsv1.Deployment {
 		return &appsv1.Deployment{
 			ObjectMeta: metav1.ObjectMeta{Name: "metrics-server", Namespace: "kube-system"},
@@ -100,6 +103,7 @@ func TestDeploymentAvailable(t *testing.T) {
 }
 
 func TestPollStopsWithContext(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
@@ -132,6 +136,7 @@ func daemonSet(name string, desired, available, updated int32) *appsv1.DaemonSet
 }
 
 func TestDaemonSetsAvailable(t *testing.T) {
+	t.Parallel()
 	check := daemonSetsAvailable("kube-system")
 	if err := check(shortCtx(t), fake.NewClientset(daemonSet("kube-proxy", 3, 3, 3), daemonSet("kube-flannel-ds", 3, 3, 3))); err != nil {
 		t.Errorf("all available: %v", err)

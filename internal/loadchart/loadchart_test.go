@@ -130,7 +130,10 @@ func TestPageOfNothingFails(t *testing.T) {
 // A run read back from loadtest -json (as an in-cluster run hands it over)
 // draws the same charts.
 func TestChartsFromJSON(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("{}")) }))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(time.Millisecond)
+		_, _ = w.Write([]byte("{}"))
+	}))
 	defer srv.Close()
 	var n atomic.Int64
 	count := loadtest.Probe{Name: "ready replicas", Read: func(context.Context) (float64, error) { return float64(1 + n.Add(1)%3), nil }}

@@ -142,7 +142,11 @@ func (l *lockedString) set(s string) { l.mu.Lock(); l.s = s; l.mu.Unlock() }
 func (l *lockedString) get() string { l.mu.Lock(); defer l.mu.Unlock(); return l.s }
 
 func TestControlProgressAndStop(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond)
+		_, _ = w.Write([]byte("ok"))
+	}))
 	defer srv.Close()
 	var stdout, stderr proctest.Buffer
 	done := make(chan int, 1)

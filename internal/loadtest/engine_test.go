@@ -146,6 +146,7 @@ func TestRunCountsTransportErrors(t *testing.T) {
 }
 
 func TestRunRespectsDurationWithHangingServer(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -178,7 +179,8 @@ func TestRunRespectsDurationWithHangingServer(t *testing.T) {
 }
 
 func TestRunStopsAtDuration(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { time.Sleep(time.Millisecond) }))
 	defer srv.Close()
 	// No request starts after the end, and one in flight then ends by its
 	// timeout: the run lasts at least its duration, and not much longer than
@@ -210,6 +212,7 @@ func TestRunRefusesUnboundedOrInvalidConfig(t *testing.T) {
 }
 
 func TestRunCancel(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	arrived := make(chan struct{}, 2)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -259,6 +262,7 @@ func TestRunCancel(t *testing.T) {
 }
 
 func TestOpenLoopRate(t *testing.T) {
+	t.Parallel()
 	var served atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) }))
 	defer srv.Close()
@@ -287,6 +291,7 @@ func TestOpenLoopRate(t *testing.T) {
 // it can serve only 10 req/s, so requests queue behind each other. Latency from
 // the intended send time shows the queueing; a closed loop would show 100 ms.
 func TestOpenLoopMeasuresFromIntendedTime(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(100 * time.Millisecond)
 	}))
@@ -391,7 +396,8 @@ func TestRetryOnSilentlyClosedKeepAlive(t *testing.T) {
 }
 
 func TestProgressCallback(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { time.Sleep(time.Millisecond) }))
 	defer srv.Close()
 	var mu sync.Mutex
 	var got []Progress
@@ -424,6 +430,7 @@ func TestProgressCallback(t *testing.T) {
 // Requests intended before the end but still queued at the end are sent
 // within one timeout after it, their latency counting the wait.
 func TestOpenLoopSendsLateRequestsAfterTheEnd(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(20 * time.Millisecond)
 	}))

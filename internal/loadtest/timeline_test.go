@@ -24,6 +24,7 @@ func TestInterval(t *testing.T) {
 // A run records what finished in each second, and its probes read a
 // counter at the start, every second and at the end.
 func TestTimelineAndProbes(t *testing.T) {
+	t.Parallel()
 	var (
 		once    sync.Once
 		first   time.Time
@@ -125,7 +126,8 @@ func TestProbeValidation(t *testing.T) {
 
 // A probe that cannot be read does not stop the run; its failures are counted.
 func TestProbeFailures(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { time.Sleep(time.Millisecond) }))
 	defer srv.Close()
 	broken := Probe{Name: "broken", Read: func(context.Context) (float64, error) { return 0, errors.New("no such counter") }}
 	rep := mustRun(t, Config{Targets: []Target{{URL: srv.URL, Weight: 1}}, Duration: 1500 * time.Millisecond, Probes: []Probe{broken}})
