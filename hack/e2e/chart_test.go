@@ -43,6 +43,7 @@ type chartConfig struct {
 	drainLoad     time.Duration // RESTAURANTS_E2E_DRAIN_LOAD: in-cluster load while a worker is drained (most)
 	nodeLoss      time.Duration // RESTAURANTS_E2E_NODE_LOSS_LOAD: in-cluster load while a worker is lost (most)
 	tierLossLoad  time.Duration // RESTAURANTS_E2E_TIER_LOSS_LOAD: in-cluster load while Valkey is lost (most)
+	rotationLoad  time.Duration // RESTAURANTS_E2E_ROTATION_LOAD: in-cluster load while the signing key and the password rotate (most)
 	extraSet      []string      // RESTAURANTS_E2E_SET: more --set values for helm install, comma-separated
 	report        string        // RESTAURANTS_E2E_REPORT: the HTML report (see chartReportPath)
 }
@@ -128,6 +129,7 @@ func chartConfigFromEnv(t *testing.T) chartConfig {
 		drainLoad:     dur("RESTAURANTS_E2E_DRAIN_LOAD", 150*time.Second),
 		nodeLoss:      dur("RESTAURANTS_E2E_NODE_LOSS_LOAD", 180*time.Second),
 		tierLossLoad:  dur("RESTAURANTS_E2E_TIER_LOSS_LOAD", 90*time.Second),
+		rotationLoad:  dur("RESTAURANTS_E2E_ROTATION_LOAD", 5*time.Minute),
 		extraSet:      strings.FieldsFunc(os.Getenv("RESTAURANTS_E2E_SET"), func(r rune) bool { return r == ',' }),
 		report:        chartReportPath(t),
 	}
@@ -177,7 +179,8 @@ func chartUpstreamBound(replicas, keys int, d, ttl time.Duration) int {
 // calls of all replicas), the capacity of one pod, the loss of a pod and
 // the drain of a worker under load, each with zero failed requests; the
 // loss of a worker under load, measured; the chart's NetworkPolicies,
-// enforced; and the loss of the tier's engine under load. It ends with a
+// enforced; the loss of the tier's engine under load; and the rotation of
+// the tier's signing key and password under load. It ends with a
 // summary (RESTAURANTS_E2E_SUMMARY) and an HTML report of every load run
 // (RESTAURANTS_E2E_REPORT), checked in headless Chromium. The stages that
 // need two workers are skipped on a single-node cluster (KIND_WORKERS=0).
@@ -189,7 +192,8 @@ func TestChartOnKind(t *testing.T) {
 		"cluster", "images", "helm install", "spread over workers", "helm test", "in-cluster load + HPA",
 		"port-forward load", "rolling upgrade under load", "capacity of one pod", "shared tier on",
 		"in-cluster load + HPA, shared tier", "rolling upgrade under load, shared tier", "pod loss under load",
-		"drain under load", "node loss under load", "NetworkPolicy enforced", "shared tier loss under load", "report",
+		"drain under load", "node loss under load", "NetworkPolicy enforced", "shared tier loss under load",
+		"key and password rotation under load", "report",
 	})
 	r.report = newChartReport(cfg.report)
 	root := chartRepoRoot(t)
@@ -570,6 +574,8 @@ func TestChartOnKind(t *testing.T) {
 		}
 		return detail
 	})
+
+	r.stage("key and password rotation under load", func() string { return stages.rotation(ctx) })
 
 	r.stage("report", func() string {
 		if err := r.report.write(r); err != nil {
