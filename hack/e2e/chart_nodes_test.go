@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
@@ -82,19 +81,7 @@ func (n chartNodes) checkSpread(ctx context.Context, workers []corev1.Node) stri
 // until they run on more than one worker.
 func (n chartNodes) respread(ctx context.Context, workers []corev1.Node) string {
 	n.t.Helper()
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().Format(time.RFC3339Nano))
-	if _, err := n.cs.AppsV1().Deployments(n.ns).Patch(ctx, chartRelay, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		n.t.Fatalf("restarting the rollout of %s: %v", chartRelay, err)
-	}
-	// let the controller see the new template before reading the rollout
-	_ = chartPoll(ctx, time.Second, 30*time.Second, func(ctx context.Context) (bool, string, error) {
-		d, err := n.cs.AppsV1().Deployments(n.ns).Get(ctx, chartRelay, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return d.Status.ObservedGeneration >= d.Generation, "generation not observed yet", nil
-	})
-	if _, err := chartWaitRollout(ctx, n.cs, n.ns, chartRelay, 3*time.Minute); err != nil {
+	if err := chartRolloutRestart(ctx, n.cs, n.ns, chartRelay, 3*time.Minute); err != nil {
 		n.t.Fatal(err)
 	}
 	return n.checkSpread(ctx, workers)

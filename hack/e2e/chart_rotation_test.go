@@ -11,7 +11,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // chartKeysSecret is the chart's generated Secret of the relays' keys.
@@ -78,7 +77,7 @@ func (s *chartStages) rotation(ctx context.Context) string {
 	if err := secrets.Delete(ctx, chartValkey, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("deleting the engine's Secret %s: %v", chartValkey, err)
 	}
-	if err := chartDropSecretKey(ctx, s, chartKeysSecret, "signing-key-previous"); err != nil {
+	if err := s.dropSecretKey(ctx, chartKeysSecret, "signing-key-previous"); err != nil {
 		t.Fatal(err)
 	}
 	passwordAt := time.Now()
@@ -125,28 +124,13 @@ func (s *chartStages) rotation(ctx context.Context) string {
 		keyRestart.Round(100*time.Millisecond), passwordDone.Round(100*time.Millisecond), len(tiers), rep.Requests, rep.RequestsPerSecond, job.upstreamLine)
 }
 
-// restartRelays does what `kubectl rollout restart deployment/<release>`
-// does (a new restartedAt annotation on the pod template) and waits for
-// the rollout; it returns how long that took.
+// restartRelays restarts the relays' rollout (chartRolloutRestart) and
+// waits until no pod from before it is left; it returns how long that took.
 func (s *chartStages) restartRelays(ctx context.Context, why string) time.Duration {
 	t := s.t
 	t.Helper()
 	begin := time.Now()
-	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, begin.UTC().Format(time.RFC3339Nano))
-	if _, err := s.cs.AppsV1().Deployments(s.ns).Patch(ctx, chartRelay, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
-		t.Fatalf("restarting the relays for the %s: %v", why, err)
-	}
-	// the Deployment controller must see the new template first
-	if err := chartPoll(ctx, time.Second, time.Minute, func(ctx context.Context) (bool, string, error) {
-		d, err := s.cs.AppsV1().Deployments(s.ns).Get(ctx, chartRelay, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error(), nil
-		}
-		return d.Status.ObservedGeneration >= d.Generation, "the restart not observed yet", nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chartWaitRollout(ctx, s.cs, s.ns, chartRelay, 4*time.Minute); err != nil {
+	if err := chartRolloutRestart(ctx, s.cs, s.ns, chartRelay, 4*time.Minute); err != nil {
 		t.Fatalf("the relays' restart for the %s: %v", why, err)
 	}
 	// the old pods gone, so that what follows reads only new ones
@@ -175,10 +159,8 @@ func (s *chartStages) waitTierUp(ctx context.Context, when string) map[string]re
 		if tiers, err = s.relayTiers(ctx); err != nil {
 			return false, err.Error(), nil
 		}
-		for pod, tier := range tiers {
-			if tier.up != 1 {
-				return false, fmt.Sprintf("relay %s: restaurants_shared_cache_up %v", pod, tier.up), nil
-			}
+		if down := tiersDown(tiers); down != "" {
+			return false, down, nil
 		}
 		return len(tiers) > 0, "no Ready relay", nil
 	}); err != nil {
@@ -188,7 +170,7 @@ func (s *chartStages) waitTierUp(ctx context.Context, when string) map[string]re
 }
 
 // tierRejectedBy is restaurants_shared_cache_rejected_total of the Ready
-// relays, by reason.
+// relays (never a forger: it is never Ready), by reason.
 func (s *chartStages) tierRejectedBy(ctx context.Context) map[string]float64 {
 	pods, err := chartRelayPods(ctx, s.cs, s.ns, chartRelaySelector, true)
 	if err != nil {
@@ -207,9 +189,9 @@ func (s *chartStages) tierRejectedBy(ctx context.Context) map[string]float64 {
 	return out
 }
 
-// chartDropSecretKey removes key from the Secret name (a no-op when it
-// holds none).
-func chartDropSecretKey(ctx context.Context, s *chartStages, name, key string) error {
+// dropSecretKey removes key from the Secret name (a no-op when it holds
+// none).
+func (s *chartStages) dropSecretKey(ctx context.Context, name, key string) error {
 	sec, err := s.cs.CoreV1().Secrets(s.ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil

@@ -385,6 +385,17 @@ func (s *chartStages) relayTiers(ctx context.Context) (map[string]relayTier, err
 	return out, nil
 }
 
+// tiersDown names a relay whose shared tier is not up, or is "" when every
+// one's is.
+func tiersDown(tiers map[string]relayTier) string {
+	for pod, tier := range tiers {
+		if tier.up != 1 {
+			return fmt.Sprintf("relay %s: restaurants_shared_cache_up %v", pod, tier.up)
+		}
+	}
+	return ""
+}
+
 // tierOn turns the in-chart Valkey on (and the HPA back to its range after
 // the capacity stage), waits until every relay uses it, and checks that the
 // tier is closed to others (tierGuarded).
@@ -416,10 +427,8 @@ func (s *chartStages) tierOn(ctx context.Context) string {
 		if tiers, err = s.relayTiers(ctx); err != nil {
 			return false, err.Error(), nil
 		}
-		for pod, tier := range tiers {
-			if tier.up != 1 {
-				return false, fmt.Sprintf("relay %s: restaurants_shared_cache_up %v", pod, tier.up), nil
-			}
+		if down := tiersDown(tiers); down != "" {
+			return false, down, nil
 		}
 		return len(tiers) >= 2, fmt.Sprintf("%d Ready relays", len(tiers)), nil
 	}); err != nil {
@@ -508,10 +517,8 @@ func (s *chartStages) tierLoss(ctx context.Context) string {
 			return false, "Valkey back, waiting for the relays", nil
 		}
 		// every relay: the tier up again, and lookups the engine answered since it is back
-		for pod, tier := range tiers {
-			if tier.up != 1 {
-				return false, fmt.Sprintf("relay %s: restaurants_shared_cache_up %v", pod, tier.up), nil
-			}
+		if down := tiersDown(tiers); down != "" {
+			return false, down, nil
 		}
 		if up == 0 {
 			up = now

@@ -106,22 +106,7 @@ func (s *chartStages) tierEntryKey(ctx context.Context, path string) (string, er
 // tierRejected sums restaurants_shared_cache_rejected_total over the
 // Ready relays.
 func (s *chartStages) tierRejected(ctx context.Context) float64 {
-	pods, err := s.cs.CoreV1().Pods(s.ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + chartRelease + ",app.kubernetes.io/component=relay"})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	var sum float64
-	for _, p := range pods.Items {
-		if p.Labels["restaurants-e2e/forger"] != "" || p.DeletionTimestamp != nil || !podReady(p) {
-			continue
-		}
-		m, err := chartPodMetrics(ctx, s.cs, s.ns, p.Name, chartAdminPort)
-		if err != nil {
-			s.t.Fatalf("metrics of relay %s: %v", p.Name, err)
-		}
-		sum += m.Sum("restaurants_shared_cache_rejected_total")
-	}
-	return sum
+	return sumValues(s.tierRejectedBy(ctx))
 }
 
 // tierProbe runs a one-shot curl pod with labels that sends send to the

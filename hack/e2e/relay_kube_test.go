@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 )
@@ -74,6 +75,19 @@ func chartWaitRollout(ctx context.Context, cs kubernetes.Interface, ns, name str
 		return last, fmt.Errorf("waiting for the rollout of %s/%s: %w", ns, name, err)
 	}
 	return last, nil
+}
+
+// chartRolloutRestart does what `kubectl rollout restart deployment/name`
+// does (a new restartedAt annotation on the pod template) and waits until
+// the rollout is done (chartRolledOut reads it only once the controller has
+// observed the new generation).
+func chartRolloutRestart(ctx context.Context, cs kubernetes.Interface, ns, name string, timeout time.Duration) error {
+	patch := fmt.Sprintf(`{"spec":{"template":{"metadata":{"annotations":{"kubectl.kubernetes.io/restartedAt":%q}}}}}`, time.Now().UTC().Format(time.RFC3339Nano))
+	if _, err := cs.AppsV1().Deployments(ns).Patch(ctx, name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("restarting the rollout of %s: %w", name, err)
+	}
+	_, err := chartWaitRollout(ctx, cs, ns, name, timeout)
+	return err
 }
 
 // chartRelayPods lists the relay pods of the release: Running, Ready and
