@@ -137,7 +137,15 @@ func serveApp(t *testing.T, change func(*Config), flags ...string) (relayAddr, a
 		_, _ = io.WriteString(w, `{}`)
 	}))
 	t.Cleanup(up.Close)
-	cfg, err := ParseFlags(append([]string{"--upstream", up.URL + "/api/", "--drain-delay", "0s"}, flags...),
+	return serveAppOf(t, up.URL, change, flags...)
+}
+
+// serveAppOf serves the relay of flags in front of the upstream at up (its
+// API under /api/), its settings then edited by change when not nil, until
+// the test ends, and returns the addresses of its two listeners.
+func serveAppOf(t *testing.T, up string, change func(*Config), flags ...string) (relayAddr, adminAddr string) {
+	t.Helper()
+	cfg, err := ParseFlags(append([]string{"--upstream", up + "/api/", "--drain-delay", "0s"}, flags...),
 		func(string) (string, bool) { return "", false }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +162,14 @@ func serveApp(t *testing.T, change func(*Config), flags ...string) (relayAddr, a
 	ln, adminLn := listen(t), listen(t)
 	served := make(chan error, 1)
 	go func() { served <- a.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() { cancel(); <-served })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-served:
+		case <-time.After(10 * time.Second):
+			t.Error("relay did not stop")
+		}
+	})
 	return ln.Addr().String(), adminLn.Addr().String()
 }
 

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -72,30 +71,8 @@ func (u *tracedUpstream) calls() []string {
 // its URL.
 func serveTraced(t *testing.T, up string, tp trace.TracerProvider, flags ...string) string {
 	t.Helper()
-	args := append([]string{"--upstream", up + "/api/", "--drain-delay", "0s"}, flags...)
-	cfg, err := ParseFlags(args, func(string) (string, bool) { return "", false }, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Tracing = tp
-	ctx, cancel := context.WithCancel(context.Background())
-	a, err := New(ctx, cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ln, adminLn := listen(t), listen(t)
-	served := make(chan error, 1)
-	go func() { served <- a.Serve(ctx, ln, adminLn) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-served:
-		case <-time.After(10 * time.Second):
-			t.Error("relay did not stop")
-		}
-	})
-	return "http://" + ln.Addr().String()
+	relay, _ := serveAppOf(t, up, func(cfg *Config) { cfg.Tracing = tp }, flags...)
+	return "http://" + relay
 }
 
 func recorder() (*tracetest.SpanRecorder, trace.TracerProvider) {

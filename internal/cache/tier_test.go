@@ -132,16 +132,25 @@ func (f *fakeTier) OnPurge(drop func(string)) {
 
 func newTierCache(t *testing.T, clk interface{ Now() time.Time }, u *origin, tier *fakeTier) *Cache {
 	t.Helper()
+	cfg := tierConfig(clk, tier)
+	cfg.Backoff = guard.Backoff{Min: time.Second, Max: time.Minute}
+	return newTestCache(t, cfg, u)
+}
+
+// tierConfig is the settings of the tier tests' caches: a 10 s TTL, stale
+// windows, and tier (when not nil) as the shared tier with a 1 s lease.
+func tierConfig(clk interface{ Now() time.Time }, tier *fakeTier) Config {
 	cfg := Config{
 		Policy:        Policy{TTL: 10 * time.Second, NegativeTTL: 2 * time.Second, StaleWhileRevalidate: 30 * time.Second, StaleIfError: 10 * time.Minute},
 		MaxMB:         8,
 		MaxEntryBytes: 256 << 10,
 		Now:           clk.Now,
-		Shared:        tier,
 		Lease:         time.Second,
-		Backoff:       guard.Backoff{Min: time.Second, Max: time.Minute},
 	}
-	return newTestCache(t, cfg, u)
+	if tier != nil {
+		cfg.Shared = tier
+	}
+	return cfg
 }
 
 func TestTierFreshAnswerIsASharedHit(t *testing.T) {

@@ -69,17 +69,9 @@ func newTracedTierCache(t *testing.T, tier *fakeTier) (*Cache, *tracetest.SpanRe
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	clk := newFakeClock()
-	cfg := Config{
-		Policy:        Policy{TTL: 10 * time.Second, NegativeTTL: 2 * time.Second, StaleWhileRevalidate: 30 * time.Second, StaleIfError: 10 * time.Minute},
-		MaxMB:         8,
-		MaxEntryBytes: 256 << 10,
-		Now:           clk.Now,
-		Shared:        tier,
-		Lease:         time.Second,
-		Tracer:        tp.Tracer("cache"),
-	}
+	cfg := tierConfig(clk, tier)
+	cfg.Tracer = tp.Tracer("cache")
 	if tier == nil {
-		cfg.Shared = nil
 		cfg.Guard, _ = guard.New(guard.Config{Rate: 0.001, Burst: 1, Now: clk.Now})
 	}
 	if tier != nil {
